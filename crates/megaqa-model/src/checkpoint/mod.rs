@@ -1,0 +1,258 @@
+//! Checkpoint readers: Hugging Face directories, NeMo `.nemo` archives and megaqa's
+//! own converted files, from a path natively or from bytes in the browser.
+
+mod error;
+mod hf;
+pub mod names;
+mod nemo;
+pub mod pickle;
+pub mod safetensors;
+pub mod tensor;
+pub mod torchzip;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+pub use error::LoadError;
+pub use names::{Naming, QkvLayout, Weights};
+pub use tensor::{DType, RawTensor};
+
+use crate::config::ModelConfig;
+
+/// Which kind of file a checkpoint came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    HuggingFace,
+    Nemo,
+    /// One safetensors file written by `megaqa convert`: canonical names, config and vocab in its metadata.
+    Megaqa,
+}
+
+/// The tokenizer a checkpoint carries, as raw files for the text crate.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TokenizerFiles {
+    /// A WordPiece `vocab.txt`, with whether text is lower-cased first.
+    Vocab { vocab: String, lowercase: bool },
+    /// A Hugging Face `tokenizer.json`.
+    Json(String),
+}
+
+/// A checkpoint read and checked: config, tensors by canonical name, tokenizer.
+pub struct Checkpoint {
+    pub origin: String,
+    pub format: Format,
+    pub config: ModelConfig,
+    pub weights: Weights,
+    pub tokenizer: Option<TokenizerFiles>,
+}
+
+impl std::fmt::Debug for Checkpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checkpoint")
+            .field("origin", &self.origin)
+            .field("format", &self.format)
+            .field("config", &self.config)
+            .field("tensors", &self.weights.len())
+            .finish()
+    }
+}
+
+impl Checkpoint {
+    /// Whether the file carried a QA head (`qa_outputs` / `classifier.mlp.layer0`).
+    pub fn has_qa_head(&self) -> bool {
+        self.weights.contains_key("qa.weight")
+    }
+
+    /// Opens a Hugging Face directory, a `.nemo` archive or a converted file, by what the path holds.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, LoadError> {
+        let path = path.as_ref();
+        let file = path.display().to_string();
+        if path.is_dir() {
+            return hf::open_dir(path);
+        }
+        if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("riva"))
+        {
+            return Err(LoadError::Riva { file });
+        }
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+            file: file.clone(),
+            source,
+        })?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Self::from_bytes(&file, &name, bytes)
+    }
+
+    /// Reads a single-file checkpoint from memory (`.nemo` or converted); `name` is the
+    /// file name used to recognise the kind, `origin` what messages call it.
+    pub fn from_bytes(origin: &str, name: &str, bytes: Vec<u8>) -> Result<Self, LoadError> {
+        if name.to_ascii_lowercase().ends_with(".riva") {
+            return Err(LoadError::Riva {
+                file: origin.into(),
+            });
+        }
+        match sniff(&bytes) {
+            Sniff::Tar | Sniff::Gzip => nemo::read(origin, bytes),
+            Sniff::Safetensors => read_converted(origin, bytes),
+            Sniff::Zip => Err(LoadError::invalid(
+                origin,
+                "a bare PyTorch state dict has no config: pass the Hugging Face directory that holds it with config.json",
+            )),
+            Sniff::Unknown if name.ends_with(".nemo") => nemo::read(origin, bytes),
+            Sniff::Unknown => Err(LoadError::invalid(
+                origin,
+                "not a recognised checkpoint (expected a Hugging Face directory, a .nemo archive, or a file made by `megaqa convert`)",
+            )),
+        }
+    }
+
+    /// A Hugging Face directory given as its files (name -> bytes), as the browser has them.
+    pub fn from_hf_files(
+        origin: &str,
+        files: BTreeMap<String, Vec<u8>>,
+    ) -> Result<Self, LoadError> {
+        hf::from_files(origin, files)
+    }
+
+    /// Writes the checkpoint as one self-contained safetensors file (the converted format).
+    pub fn to_converted_bytes(&self, f16: bool) -> Result<Vec<u8>, LoadError> {
+        let mut metadata = std::collections::HashMap::new();
+        metadata.insert("megaqa.format".to_string(), "1".to_string());
+        let config = serde_json::to_string(&self.config)
+            .map_err(|e| LoadError::invalid(&self.origin, e.to_string()))?;
+        metadata.insert("megaqa.config".to_string(), config);
+        if let Some(tok) = &self.tokenizer {
+            let tok = match tok {
+                TokenizerFiles::Vocab { vocab, lowercase } => {
+                    serde_json::json!({"kind": "vocab", "vocab": vocab, "lowercase": lowercase})
+                }
+                TokenizerFiles::Json(json) => {
+                    serde_json::json!({"kind": "json", "tokenizer": json})
+                }
+            };
+            metadata.insert("megaqa.tokenizer".to_string(), tok.to_string());
+        }
+        let mut data: Vec<(String, (::safetensors::Dtype, Vec<usize>, Vec<u8>))> = Vec::new();
+        for (name, t) in &self.weights {
+            let values = t.to_f32().unwrap_or_default();
+            let (dtype, bytes) = if f16 {
+                (
+                    ::safetensors::Dtype::F16,
+                    values
+                        .iter()
+                        .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
+                        .collect(),
+                )
+            } else {
+                (
+                    ::safetensors::Dtype::F32,
+                    values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                )
+            };
+            data.push((name.clone(), (dtype, t.shape.clone(), bytes)));
+        }
+        let views: Vec<(String, ::safetensors::tensor::TensorView<'_>)> = data
+            .iter()
+            .map(|(n, (d, s, b))| {
+                ::safetensors::tensor::TensorView::new(*d, s.clone(), b)
+                    .map(|v| (n.clone(), v))
+                    .map_err(|e| LoadError::invalid(&self.origin, e.to_string()))
+            })
+            .collect::<Result<_, _>>()?;
+        ::safetensors::serialize(views, Some(metadata))
+            .map_err(|e| LoadError::invalid(&self.origin, e.to_string()))
+    }
+}
+
+enum Sniff {
+    Tar,
+    Gzip,
+    Zip,
+    Safetensors,
+    Unknown,
+}
+
+fn sniff(bytes: &[u8]) -> Sniff {
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        Sniff::Gzip
+    } else if bytes.starts_with(b"PK\x03\x04") {
+        Sniff::Zip
+    } else if bytes.len() >= 262 && &bytes[257..262] == b"ustar" {
+        Sniff::Tar
+    } else if bytes.len() >= 9 && bytes[8] == b'{' {
+        Sniff::Safetensors
+    } else {
+        Sniff::Unknown
+    }
+}
+
+fn read_converted(origin: &str, bytes: Vec<u8>) -> Result<Checkpoint, LoadError> {
+    let file = safetensors::read(Arc::new(bytes)).map_err(|m| LoadError::invalid(origin, m))?;
+    let config_json = file.metadata.get("megaqa.config").ok_or_else(|| {
+        LoadError::invalid(
+            origin,
+            "safetensors file has no megaqa config in its metadata: a Hugging Face model.safetensors must be opened as its directory (with config.json)",
+        )
+    })?;
+    let config: ModelConfig = serde_json::from_str(config_json)
+        .map_err(|e| LoadError::invalid(origin, format!("metadata `megaqa.config`: {e}")))?;
+    config
+        .validate()
+        .map_err(|m| LoadError::invalid(origin, format!("metadata `megaqa.config`: {m}")))?;
+    let tokenizer = match file.metadata.get("megaqa.tokenizer") {
+        None => None,
+        Some(t) => Some(parse_tokenizer_meta(t).map_err(|m| {
+            LoadError::invalid(origin, format!("metadata `megaqa.tokenizer`: {m}"))
+        })?),
+    };
+    let weights = names::canonicalize(
+        origin,
+        file.tensors,
+        Naming::Canonical,
+        QkvLayout::V0,
+        &config,
+    )?;
+    Ok(Checkpoint {
+        origin: origin.into(),
+        format: Format::Megaqa,
+        config,
+        weights,
+        tokenizer,
+    })
+}
+
+fn parse_tokenizer_meta(text: &str) -> Result<TokenizerFiles, String> {
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let s = |k: &str| {
+        v.get(k)
+            .and_then(|x| x.as_str())
+            .map(str::to_owned)
+            .ok_or(format!("field `{k}` is missing"))
+    };
+    match v.get("kind").and_then(|k| k.as_str()) {
+        Some("vocab") => Ok(TokenizerFiles::Vocab {
+            vocab: s("vocab")?,
+            lowercase: v.get("lowercase").and_then(|x| x.as_bool()).unwrap_or(true),
+        }),
+        Some("json") => Ok(TokenizerFiles::Json(s("tokenizer")?)),
+        _ => Err("field `kind` must be `vocab` or `json`".into()),
+    }
+}
+
+/// Whether a WordPiece vocabulary is uncased: a cased one holds many capitalised words.
+pub fn vocab_is_uncased(vocab: &str) -> bool {
+    let words: Vec<&str> = vocab
+        .lines()
+        .filter(|w| !w.starts_with('[') && !w.starts_with("##"))
+        .collect();
+    let upper = words
+        .iter()
+        .filter(|w| w.chars().next().is_some_and(char::is_uppercase))
+        .count();
+    upper * 100 < words.len().max(1)
+}

@@ -1,0 +1,49 @@
+//! safetensors files, read in place from a shared buffer.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use safetensors::{Dtype, SafeTensors};
+
+use super::tensor::{DType, RawTensor};
+
+/// Tensors plus the free-form `__metadata__` strings of the header.
+pub struct SafetensorsFile {
+    pub tensors: BTreeMap<String, RawTensor>,
+    pub metadata: BTreeMap<String, String>,
+}
+
+pub fn read(buffer: Arc<Vec<u8>>) -> Result<SafetensorsFile, String> {
+    let (_, meta) = SafeTensors::read_metadata(&buffer)
+        .map_err(|e| format!("not a valid safetensors file: {e}"))?;
+    let st = SafeTensors::deserialize(&buffer)
+        .map_err(|e| format!("not a valid safetensors file: {e}"))?;
+    let base = buffer.as_ptr() as usize;
+    let mut tensors = BTreeMap::new();
+    for (name, view) in st.tensors() {
+        let dtype = match view.dtype() {
+            Dtype::F32 => DType::F32,
+            Dtype::F16 => DType::F16,
+            Dtype::BF16 => DType::BF16,
+            Dtype::F64 => DType::F64,
+            Dtype::I64 => DType::I64,
+            Dtype::I32 => DType::I32,
+            Dtype::I16 => DType::I16,
+            Dtype::I8 => DType::I8,
+            Dtype::U8 => DType::U8,
+            Dtype::BOOL => DType::Bool,
+            other => return Err(format!("tensor `{name}` has unsupported dtype {other:?}")),
+        };
+        let start = view.data().as_ptr() as usize - base;
+        let tensor = RawTensor::view(dtype, view.shape().to_vec(), buffer.clone(), start)
+            .ok_or_else(|| format!("tensor `{name}` runs past the end of the file"))?;
+        tensors.insert(name, tensor);
+    }
+    let metadata = meta
+        .metadata()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    Ok(SafetensorsFile { tensors, metadata })
+}

@@ -1,0 +1,115 @@
+//! Tensors as read from a checkpoint: element type, shape and little-endian bytes,
+//! shared with the buffer they came from so that reading a checkpoint copies nothing.
+
+use std::sync::Arc;
+
+/// Element types that checkpoints store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DType {
+    F32,
+    F16,
+    BF16,
+    F64,
+    I64,
+    I32,
+    I16,
+    I8,
+    U8,
+    Bool,
+}
+
+impl DType {
+    pub fn size(self) -> usize {
+        match self {
+            DType::F64 | DType::I64 => 8,
+            DType::F32 | DType::I32 => 4,
+            DType::F16 | DType::BF16 | DType::I16 => 2,
+            DType::I8 | DType::U8 | DType::Bool => 1,
+        }
+    }
+
+    pub fn is_float(self) -> bool {
+        matches!(self, DType::F32 | DType::F16 | DType::BF16 | DType::F64)
+    }
+}
+
+/// A view of contiguous little-endian tensor bytes inside a shared buffer.
+#[derive(Clone)]
+pub struct RawTensor {
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+    buffer: Arc<Vec<u8>>,
+    start: usize,
+}
+
+impl std::fmt::Debug for RawTensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RawTensor({:?}, {:?})", self.dtype, self.shape)
+    }
+}
+
+impl RawTensor {
+    /// A view of `buffer[start..]`; `None` when the tensor would run past the buffer.
+    pub fn view(
+        dtype: DType,
+        shape: Vec<usize>,
+        buffer: Arc<Vec<u8>>,
+        start: usize,
+    ) -> Option<Self> {
+        let len = numel(&shape)?.checked_mul(dtype.size())?;
+        (start.checked_add(len)? <= buffer.len()).then_some(Self {
+            dtype,
+            shape,
+            buffer,
+            start,
+        })
+    }
+
+    /// An f32 tensor that owns its values.
+    pub fn from_f32(shape: Vec<usize>, values: &[f32]) -> Self {
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        Self {
+            dtype: DType::F32,
+            shape,
+            buffer: Arc::new(bytes),
+            start: 0,
+        }
+    }
+
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.buffer[self.start..self.start + self.numel() * self.dtype.size()]
+    }
+
+    /// The values as f32; `None` for integer and boolean tensors.
+    pub fn to_f32(&self) -> Option<Vec<f32>> {
+        let b = self.bytes();
+        Some(match self.dtype {
+            DType::F32 => b
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+            DType::F16 => b
+                .chunks_exact(2)
+                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            DType::BF16 => b
+                .chunks_exact(2)
+                .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            DType::F64 => b
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().unwrap_or_default()) as f32)
+                .collect(),
+            _ => return None,
+        })
+    }
+}
+
+/// Product of dimensions, `None` on overflow.
+pub fn numel(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
+}

@@ -1,0 +1,61 @@
+//! Devices chosen at run time: `cpu` (Burn's flex backend), `wgpu` (the first
+//! adapter: Vulkan/Metal/DX12, Mesa lavapipe without a GPU) and `cuda` (feature).
+
+use std::str::FromStr;
+
+use burn::tensor::Device;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceKind {
+    Cpu,
+    Wgpu,
+    Cuda,
+}
+
+impl FromStr for DeviceKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "cpu" => Ok(Self::Cpu),
+            "wgpu" => Ok(Self::Wgpu),
+            "cuda" => Ok(Self::Cuda),
+            other => Err(format!(
+                "unknown device `{other}` (expected cpu, wgpu or cuda)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for DeviceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Cpu => "cpu",
+            Self::Wgpu => "wgpu",
+            Self::Cuda => "cuda",
+        })
+    }
+}
+
+/// Opens a device of the given kind, or says why it cannot.
+pub fn open(kind: DeviceKind) -> Result<Device, String> {
+    match kind {
+        DeviceKind::Cpu => Ok(Device::flex()),
+        #[cfg(feature = "wgpu")]
+        DeviceKind::Wgpu => Device::wgpu_options()
+            .init()
+            .map_err(|e| format!("wgpu: no usable adapter: {e}")),
+        #[cfg(not(feature = "wgpu"))]
+        DeviceKind::Wgpu => Err("this build has no wgpu support (cargo feature `wgpu`)".into()),
+        #[cfg(feature = "cuda")]
+        DeviceKind::Cuda => Ok(Device::cuda(0usize)),
+        #[cfg(not(feature = "cuda"))]
+        DeviceKind::Cuda => {
+            Err("this build has no CUDA support: rebuild with `--features cuda`".into())
+        }
+    }
+}
+
+/// Whether the device computes in f16.
+pub fn supports_f16(device: &Device) -> bool {
+    device.supports_dtype(burn::tensor::DType::F16)
+}

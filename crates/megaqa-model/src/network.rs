@@ -1,0 +1,323 @@
+//! The network: embeddings, a stack of pre-LN (Megatron) or post-LN (BERT)
+//! encoder layers, and the span head `Linear(hidden, 2)`. Read top to bottom, it is
+//! the forward pass of `MegatronBertForQuestionAnswering` / `BertForQuestionAnswering`.
+
+use burn::module::{Module, Param};
+use burn::nn::{Embedding, LayerNorm, LayerNormConfig, Linear};
+use burn::tensor::activation::{gelu, gelu_approximate, relu};
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{Bool, DType, Device, Distribution, Int, Tensor, TensorData};
+
+use crate::checkpoint::Weights;
+use crate::config::{Activation, ModelConfig};
+
+#[derive(Module, Debug)]
+pub struct Embeddings {
+    pub word: Embedding,
+    pub position: Embedding,
+    pub token_type: Embedding,
+    /// Post-LN (BERT) only: Megatron has no LayerNorm on the embeddings.
+    pub ln: Option<LayerNorm>,
+}
+
+#[derive(Module, Debug)]
+pub struct EncoderLayer {
+    /// Pre-LN: before attention. Post-LN: after the attention residual add.
+    pub ln1: LayerNorm,
+    /// Q, K and V projections fused into one `[hidden, 3*hidden]` matmul.
+    pub qkv: Linear,
+    pub attn_out: Linear,
+    /// Pre-LN: before the MLP. Post-LN: after the MLP residual add.
+    pub ln2: LayerNorm,
+    pub ffn_in: Linear,
+    pub ffn_out: Linear,
+}
+
+/// Start and end logits for every token: `[batch, seq]` each.
+pub struct SpanLogits {
+    pub start: Tensor<2>,
+    pub end: Tensor<2>,
+}
+
+#[derive(Module, Debug)]
+pub struct QaModel {
+    pub embeddings: Embeddings,
+    pub layers: Vec<EncoderLayer>,
+    /// Pre-LN (Megatron) only.
+    pub final_ln: Option<LayerNorm>,
+    pub qa: Linear,
+    #[module(skip)]
+    pub config: ModelConfig,
+}
+
+impl QaModel {
+    /// Final hidden states `[batch, seq, hidden]` for token ids, token types and an
+    /// attention mask (1 = attend, 0 = padding), all `[batch, seq]`.
+    pub fn encode(
+        &self,
+        input_ids: Tensor<2, Int>,
+        token_types: Tensor<2, Int>,
+        mask: Tensor<2, Int>,
+    ) -> Tensor<3> {
+        let cfg = &self.config;
+        let [batch, seq] = input_ids.dims();
+        let device = input_ids.device();
+        let positions = Tensor::<1, Int>::arange(0..seq as i64, &device).reshape([1, seq]);
+        let mut x = self.embeddings.word.forward(input_ids)
+            + self.embeddings.position.forward(positions)
+            + self.embeddings.token_type.forward(token_types);
+        if let Some(ln) = &self.embeddings.ln {
+            x = ln.forward(x);
+        }
+        // true = masked out, broadcast over heads and query positions.
+        let masked: Tensor<4, Bool> =
+            mask.equal_elem(0)
+                .reshape([batch, 1, 1, seq])
+                .expand([batch, cfg.num_heads, seq, seq]);
+        for layer in &self.layers {
+            x = layer.forward(x, masked.clone(), cfg);
+        }
+        match &self.final_ln {
+            Some(ln) => ln.forward(x),
+            None => x,
+        }
+    }
+
+    /// Span logits for a batch of windows.
+    pub fn forward(
+        &self,
+        input_ids: Tensor<2, Int>,
+        token_types: Tensor<2, Int>,
+        mask: Tensor<2, Int>,
+    ) -> SpanLogits {
+        let hidden = self.encode(input_ids, token_types, mask);
+        let [batch, seq, _] = hidden.dims();
+        let logits = self.qa.forward(hidden); // [batch, seq, 2]
+        let mut parts = logits
+            .chunk(2, 2)
+            .into_iter()
+            .map(|t| t.reshape([batch, seq]));
+        let start = parts.next().expect("chunk(2) yields two parts");
+        let end = parts.next().expect("chunk(2) yields two parts");
+        SpanLogits { start, end }
+    }
+}
+
+impl EncoderLayer {
+    fn forward(&self, x: Tensor<3>, masked: Tensor<4, Bool>, cfg: &ModelConfig) -> Tensor<3> {
+        if cfg.pre_layer_norm {
+            let x = x.clone() + self.attention(self.ln1.forward(x), masked, cfg);
+            x.clone() + self.mlp(self.ln2.forward(x), cfg)
+        } else {
+            let x = self.ln1.forward(x.clone() + self.attention(x, masked, cfg));
+            self.ln2.forward(x.clone() + self.mlp(x, cfg))
+        }
+    }
+
+    fn attention(&self, x: Tensor<3>, masked: Tensor<4, Bool>, cfg: &ModelConfig) -> Tensor<3> {
+        let [batch, seq, hidden] = x.dims();
+        let (heads, head_dim) = (cfg.num_heads, cfg.head_dim());
+        let split = |t: Tensor<3>| t.reshape([batch, seq, heads, head_dim]).swap_dims(1, 2);
+        let mut qkv = self.qkv.forward(x).chunk(3, 2).into_iter().map(split);
+        let (q, k, v) = (
+            qkv.next().unwrap(),
+            qkv.next().unwrap(),
+            qkv.next().unwrap(),
+        );
+        let context = attention(
+            q,
+            k,
+            v,
+            Some(masked),
+            None,
+            AttentionModuleOptions::default(),
+        );
+        self.attn_out
+            .forward(context.swap_dims(1, 2).reshape([batch, seq, hidden]))
+    }
+
+    fn mlp(&self, x: Tensor<3>, cfg: &ModelConfig) -> Tensor<3> {
+        let h = self.ffn_in.forward(x);
+        let h = match cfg.activation {
+            Activation::Gelu => gelu(h),
+            Activation::GeluTanh => gelu_approximate(h),
+            Activation::Relu => relu(h),
+        };
+        self.ffn_out.forward(h)
+    }
+}
+
+/// Where parameter values come from while the network is built.
+trait Source {
+    /// A tensor in PyTorch layout (`[out, in]` for Linear weights) under a canonical name.
+    fn get<const D: usize>(&mut self, name: &str, shape: [usize; D], transpose: bool) -> Tensor<D>;
+}
+
+/// Values from a checkpoint; shapes were checked when it was read.
+struct FromWeights<'a> {
+    weights: &'a mut Weights,
+    device: &'a Device,
+    dtype: DType,
+}
+
+impl Source for FromWeights<'_> {
+    fn get<const D: usize>(&mut self, name: &str, shape: [usize; D], transpose: bool) -> Tensor<D> {
+        // Taking the tensor out lets its buffer go as soon as the last view of it is used.
+        let raw = self
+            .weights
+            .remove(name)
+            .unwrap_or_else(|| panic!("canonicalize guarantees `{name}`"));
+        let mut values = raw.to_f32().unwrap_or_default();
+        drop(raw);
+        let mut shape = shape;
+        if let (true, [rows, cols]) = (transpose, shape.as_slice()) {
+            let (rows, cols) = (*rows, *cols);
+            let mut t = vec![0f32; values.len()];
+            for r in 0..rows {
+                for c in 0..cols {
+                    t[c * rows + r] = values[r * cols + c];
+                }
+            }
+            values = t;
+            shape.swap(0, 1);
+        }
+        if name == "embeddings.word" {
+            // Megatron pads the vocabulary: keep every row the checkpoint has.
+            shape[0] = values.len() / shape[1];
+        }
+        Tensor::from_data(TensorData::new(values, shape), (self.device, self.dtype))
+    }
+}
+
+/// Random values, as `BertPreTrainedModel._init_weights` draws them: N(0, 0.02)
+/// for matrices, zeros for biases, ones for LayerNorm scales.
+struct Random<'a> {
+    device: &'a Device,
+    dtype: DType,
+}
+
+impl Source for Random<'_> {
+    fn get<const D: usize>(&mut self, name: &str, shape: [usize; D], transpose: bool) -> Tensor<D> {
+        let mut shape = shape;
+        if transpose {
+            shape.swap(0, 1);
+        }
+        let t = if D >= 2 {
+            Tensor::random(shape, Distribution::Normal(0.0, 0.02), self.device)
+        } else if name.contains("ln") && name.ends_with("weight") {
+            Tensor::ones(shape, self.device)
+        } else {
+            Tensor::zeros(shape, self.device)
+        };
+        Tensor::<D>::cast(t, self.dtype)
+    }
+}
+
+fn linear(src: &mut impl Source, name: &str, d_in: usize, d_out: usize) -> Linear {
+    Linear {
+        weight: Param::from_tensor(src.get(&format!("{name}.weight"), [d_out, d_in], true)),
+        bias: Some(Param::from_tensor(src.get(
+            &format!("{name}.bias"),
+            [d_out],
+            false,
+        ))),
+    }
+}
+
+fn layer_norm(src: &mut impl Source, name: &str, cfg: &ModelConfig, device: &Device) -> LayerNorm {
+    let mut ln = LayerNormConfig::new(cfg.hidden_size)
+        .with_epsilon(cfg.layer_norm_eps)
+        .init(device);
+    ln.gamma = Param::from_tensor(src.get(&format!("{name}.weight"), [cfg.hidden_size], false));
+    ln.beta = Some(Param::from_tensor(src.get(
+        &format!("{name}.bias"),
+        [cfg.hidden_size],
+        false,
+    )));
+    ln
+}
+
+fn build(
+    src: &mut impl Source,
+    cfg: &ModelConfig,
+    device: &Device,
+    with_qa: bool,
+    qa: &mut impl Source,
+) -> QaModel {
+    let h = cfg.hidden_size;
+    let embedding = |src: &mut _, name: &str, rows| Embedding {
+        weight: Param::from_tensor(Source::get(src, name, [rows, h], false)),
+    };
+    let embeddings = Embeddings {
+        word: embedding(src, "embeddings.word", cfg.vocab_size),
+        position: embedding(src, "embeddings.position", cfg.max_position_embeddings),
+        token_type: embedding(src, "embeddings.token_type", cfg.type_vocab_size),
+        ln: (!cfg.pre_layer_norm).then(|| layer_norm(src, "embeddings.ln", cfg, device)),
+    };
+    let layers = (0..cfg.num_layers)
+        .map(|i| {
+            let p = format!("layers.{i}");
+            EncoderLayer {
+                ln1: layer_norm(src, &format!("{p}.ln1"), cfg, device),
+                qkv: linear(src, &format!("{p}.qkv"), h, 3 * h),
+                attn_out: linear(src, &format!("{p}.attn_out"), h, h),
+                ln2: layer_norm(src, &format!("{p}.ln2"), cfg, device),
+                ffn_in: linear(src, &format!("{p}.ffn_in"), h, cfg.intermediate_size),
+                ffn_out: linear(src, &format!("{p}.ffn_out"), cfg.intermediate_size, h),
+            }
+        })
+        .collect();
+    let final_ln = cfg
+        .pre_layer_norm
+        .then(|| layer_norm(src, "final_ln", cfg, device));
+    let qa = if with_qa {
+        linear(src, "qa", h, 2)
+    } else {
+        linear(qa, "qa", h, 2)
+    };
+    QaModel {
+        embeddings,
+        layers,
+        final_ln,
+        qa,
+        config: cfg.clone(),
+    }
+}
+
+impl QaModel {
+    /// Builds the network from checked weights (see `Checkpoint`). A missing QA head
+    /// is drawn fresh (N(0, 0.02)), so that a pretrained encoder can be fine-tuned.
+    pub fn from_weights(
+        cfg: &ModelConfig,
+        mut weights: Weights,
+        device: &Device,
+        dtype: DType,
+    ) -> Self {
+        let with_qa = weights.contains_key("qa.weight");
+        let mut src = FromWeights {
+            weights: &mut weights,
+            device,
+            dtype,
+        };
+        build(
+            &mut src,
+            cfg,
+            device,
+            with_qa,
+            &mut Random { device, dtype },
+        )
+    }
+
+    /// A network of the given shape with random weights (for tests and benchmarks).
+    pub fn random(cfg: &ModelConfig, device: &Device, dtype: DType, seed: u64) -> Self {
+        device.seed(seed);
+        build(
+            &mut Random { device, dtype },
+            cfg,
+            device,
+            false,
+            &mut Random { device, dtype },
+        )
+    }
+}

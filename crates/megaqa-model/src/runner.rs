@@ -1,0 +1,128 @@
+//! Host-side batches in, host-side logits out: the boundary that the engine and
+//! the browser use, so neither needs to touch tensors.
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+use crate::network::QaModel;
+
+/// A batch of windows, row-major `[batch, seq]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    pub batch: usize,
+    pub seq: usize,
+    pub input_ids: Vec<i64>,
+    pub token_types: Vec<i64>,
+    pub mask: Vec<i64>,
+}
+
+/// Start and end logits, row-major `[batch, seq]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Logits {
+    pub batch: usize,
+    pub seq: usize,
+    pub start: Vec<f32>,
+    pub end: Vec<f32>,
+}
+
+impl Batch {
+    /// Checks the lengths and that every id fits the model.
+    pub fn validate(&self, model: &QaModel) -> Result<(), String> {
+        let n = self.batch * self.seq;
+        if self.input_ids.len() != n || self.token_types.len() != n || self.mask.len() != n {
+            return Err(format!(
+                "batch of {}x{} needs {n} ids, token types and mask values",
+                self.batch, self.seq
+            ));
+        }
+        let cfg = &model.config;
+        if self.seq > cfg.max_position_embeddings {
+            return Err(format!(
+                "sequence of {} tokens is longer than the model's {} positions",
+                self.seq, cfg.max_position_embeddings
+            ));
+        }
+        let vocab = model.embeddings.word.weight.dims()[0] as i64;
+        if let Some(bad) = self.input_ids.iter().find(|&&id| id < 0 || id >= vocab) {
+            return Err(format!(
+                "token id {bad} is outside the model's vocabulary of {vocab}"
+            ));
+        }
+        if let Some(bad) = self
+            .token_types
+            .iter()
+            .find(|&&t| t < 0 || t >= cfg.type_vocab_size as i64)
+        {
+            return Err(format!(
+                "token type {bad} is outside the model's {} types",
+                cfg.type_vocab_size
+            ));
+        }
+        Ok(())
+    }
+
+    fn tensors(&self, device: &Device) -> [Tensor<2, Int>; 3] {
+        let t = |v: &Vec<i64>| {
+            Tensor::<2, Int>::from_data(TensorData::new(v.clone(), [self.batch, self.seq]), device)
+        };
+        [t(&self.input_ids), t(&self.token_types), t(&self.mask)]
+    }
+}
+
+fn to_f32(data: TensorData) -> Result<Vec<f32>, String> {
+    data.convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| format!("reading logits: {e:?}"))
+}
+
+impl QaModel {
+    /// Runs a batch on `device` and reads the logits back (native: synchronous read).
+    pub fn run(&self, batch: &Batch, device: &Device) -> Result<Logits, String> {
+        batch.validate(self)?;
+        let [ids, types, mask] = batch.tensors(device);
+        let out = self.forward(ids, types, mask);
+        let start = to_f32(out.start.try_into_data().map_err(|e| format!("{e:?}"))?)?;
+        let end = to_f32(out.end.try_into_data().map_err(|e| format!("{e:?}"))?)?;
+        Ok(Logits {
+            batch: batch.batch,
+            seq: batch.seq,
+            start,
+            end,
+        })
+    }
+
+    /// Same as [`QaModel::run`] with asynchronous reads, as WebGPU requires.
+    pub async fn run_async(&self, batch: &Batch, device: &Device) -> Result<Logits, String> {
+        batch.validate(self)?;
+        let [ids, types, mask] = batch.tensors(device);
+        let out = self.forward(ids, types, mask);
+        let start = to_f32(
+            out.start
+                .into_data_async()
+                .await
+                .map_err(|e| format!("{e:?}"))?,
+        )?;
+        let end = to_f32(
+            out.end
+                .into_data_async()
+                .await
+                .map_err(|e| format!("{e:?}"))?,
+        )?;
+        Ok(Logits {
+            batch: batch.batch,
+            seq: batch.seq,
+            start,
+            end,
+        })
+    }
+
+    /// Final hidden states `[batch, seq, hidden]`, row-major (for encoder parity tests).
+    pub fn hidden_states(&self, batch: &Batch, device: &Device) -> Result<Vec<f32>, String> {
+        batch.validate(self)?;
+        let [ids, types, mask] = batch.tensors(device);
+        to_f32(
+            self.encode(ids, types, mask)
+                .try_into_data()
+                .map_err(|e| format!("{e:?}"))?,
+        )
+    }
+}

@@ -1,0 +1,121 @@
+//! Logits and hidden states equal the PyTorch/transformers reference
+//! (tests/reference/make_model_fixtures.py) within 1e-4 max absolute difference.
+
+mod common;
+
+use burn::tensor::{DType, Device};
+use common::{Expected, fixture, load, max_diff};
+use megaqa_model::{Checkpoint, DeviceKind, QaModel, device};
+
+const TOL: f32 = 1e-4;
+
+fn check_logits(model: &QaModel, dev: &Device, exp: &Expected, input: &str, key: &str) {
+    let batch = exp.batch(input);
+    let out = model.run(&batch, dev).unwrap();
+    let ds = max_diff(&out.start, &exp.f32(&format!("{key}.start")));
+    let de = max_diff(&out.end, &exp.f32(&format!("{key}.end")));
+    assert!(
+        ds < TOL && de < TOL,
+        "{key} on {input}: max |d start| {ds}, max |d end| {de}"
+    );
+}
+
+fn all_models_on(kind: DeviceKind) {
+    let dev = device::open(kind).unwrap();
+    let exp = Expected::load();
+    let meg = load("megatron-tiny", &dev);
+    check_logits(&meg, &dev, &exp, "input_a", "megatron.a");
+    check_logits(&meg, &dev, &exp, "input_b", "megatron.b");
+    let bert = load("bert-tiny", &dev);
+    check_logits(&bert, &dev, &exp, "input_a", "bert.a");
+    check_logits(&bert, &dev, &exp, "input_b", "bert.b");
+    for nemo in ["megatron-tiny.nemo", "megatron-tiny-v2.nemo"] {
+        let m = load(nemo, &dev);
+        check_logits(&m, &dev, &exp, "input_a", "megatron.a");
+    }
+}
+
+#[test]
+fn logits_match_reference_on_cpu() {
+    all_models_on(DeviceKind::Cpu);
+}
+
+#[test]
+fn logits_match_reference_on_wgpu() {
+    all_models_on(DeviceKind::Wgpu);
+}
+
+#[test]
+fn nemo_layouts_and_spellings_give_the_same_logits() {
+    let dev = Device::flex();
+    let exp = Expected::load();
+    for nemo in ["micro-v0.nemo", "micro-v1.nemo"] {
+        check_logits(&load(nemo, &dev), &dev, &exp, "input_micro", "micro");
+    }
+    // The .nemo and the HF directory of the same weights agree with each other too.
+    let batch = exp.batch("input_a");
+    let a = load("megatron-tiny", &dev).run(&batch, &dev).unwrap();
+    let b = load("megatron-tiny.nemo", &dev).run(&batch, &dev).unwrap();
+    assert!(max_diff(&a.start, &b.start) < 1e-5 && max_diff(&a.end, &b.end) < 1e-5);
+}
+
+#[test]
+fn nemo_carries_config_and_vocab() {
+    let ckpt = Checkpoint::open(fixture("megatron-tiny.nemo")).unwrap();
+    assert_eq!(
+        ckpt.config.vocab_size, 30592,
+        "padded vocabulary comes from the embedding"
+    );
+    assert_eq!(
+        (
+            ckpt.config.hidden_size,
+            ckpt.config.num_layers,
+            ckpt.config.num_heads
+        ),
+        (32, 2, 4)
+    );
+    assert!(ckpt.config.pre_layer_norm);
+    match ckpt.tokenizer {
+        Some(megaqa_model::TokenizerFiles::Vocab { vocab, lowercase }) => {
+            assert!(lowercase);
+            assert_eq!(vocab.lines().count(), 30522);
+        }
+        other => panic!("expected a vocab, got {other:?}"),
+    }
+}
+
+#[test]
+fn real_minilm_hidden_states_match_transformers() {
+    // The real pretrained all-MiniLM-L6-v2 lives in ../shared (not committed: 88 MB).
+    let dir = common::root().join("../shared/models/all-minilm-l6-v2");
+    assert!(
+        dir.join("model.safetensors").is_file(),
+        "missing {}: the shared models must be present",
+        dir.display()
+    );
+    let ckpt = Checkpoint::open(&dir).unwrap();
+    assert!(
+        !ckpt.has_qa_head(),
+        "MiniLM is a BertModel without a QA head"
+    );
+    assert!(!ckpt.config.pre_layer_norm);
+    let dev = Device::flex();
+    let model = QaModel::from_weights(&ckpt.config, ckpt.weights, &dev, DType::F32);
+    let exp = Expected::load();
+    let hidden = model.hidden_states(&exp.batch("minilm"), &dev).unwrap();
+    let d = max_diff(&hidden, &exp.f32("minilm.hidden"));
+    assert!(d < TOL, "MiniLM last hidden state: max |d| = {d}");
+}
+
+#[test]
+fn converted_file_round_trips() {
+    let dev = Device::flex();
+    let exp = Expected::load();
+    let ckpt = Checkpoint::open(fixture("megatron-tiny.nemo")).unwrap();
+    let bytes = ckpt.to_converted_bytes(false).unwrap();
+    let back = Checkpoint::from_bytes("converted", "model.safetensors", bytes).unwrap();
+    assert_eq!(back.config, ckpt.config);
+    assert_eq!(back.tokenizer, ckpt.tokenizer);
+    let model = QaModel::from_weights(&back.config, back.weights, &dev, DType::F32);
+    check_logits(&model, &dev, &exp, "input_a", "megatron.a");
+}
