@@ -4,12 +4,18 @@
 
 pub mod checkpoint;
 pub mod config;
+#[cfg(feature = "network")]
 pub mod device;
+#[cfg(feature = "network")]
 pub mod network;
+#[cfg(feature = "network")]
 pub mod runner;
 
 pub use checkpoint::{Checkpoint, LoadError, TokenizerFiles};
 pub use config::{Activation, ModelConfig};
+#[cfg(feature = "network")]
 pub use device::DeviceKind;
+#[cfg(feature = "network")]
 pub use network::{QaModel, SpanLogits};
+#[cfg(feature = "network")]
 pub use runner::{Batch, Logits};

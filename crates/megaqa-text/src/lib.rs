@@ -1,1 +1,16 @@
+//! megaqa's text pipeline: WordPiece tokenization with character offsets, SQuAD
+//! windows, span decoding with SQuAD v2 "no answer" handling, SQuAD v2.0 JSON and
+//! the official EM/F1 scoring. No Burn; the browser runs this very code.
 
+pub mod decode;
+pub mod output;
+pub mod scoring;
+pub mod sentence;
+pub mod squad;
+pub mod tokenizer;
+pub mod windows;
+
+pub use decode::{Answer, DecodeConfig, NbestEntry, Prediction, WindowLogits, decode};
+pub use squad::{Dataset, Example, SquadError};
+pub use tokenizer::{QaTokenizer, TokenizerError};
+pub use windows::{Window, WindowConfig};
