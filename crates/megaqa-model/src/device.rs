@@ -59,3 +59,40 @@ pub fn open(kind: DeviceKind) -> Result<Device, String> {
 pub fn supports_f16(device: &Device) -> bool {
     device.supports_dtype(burn::tensor::DType::F16)
 }
+
+/// An opened device with a name for people ("cpu (flex)", "wgpu (NVIDIA H100)").
+#[derive(Debug, Clone)]
+pub struct Opened {
+    pub kind: DeviceKind,
+    pub device: Device,
+    pub name: String,
+}
+
+/// Opens `kind` and names it, with the adapter where there is one.
+pub fn open_named(kind: DeviceKind) -> Result<Opened, String> {
+    let device = open(kind)?;
+    let name = match kind {
+        DeviceKind::Cpu => "cpu (flex)".to_string(),
+        #[cfg(feature = "wgpu")]
+        _ => format!("{kind} ({})", device.identity().map_or_else(|| "unknown adapter".into(), |i| i.name)),
+        #[cfg(not(feature = "wgpu"))]
+        _ => kind.to_string(),
+    };
+    Ok(Opened { kind, device, name })
+}
+
+/// The best device here: CUDA where built, else wgpu on a real GPU, else the CPU
+/// (a software adapter such as lavapipe is slower than the CPU backend itself).
+pub fn best() -> Opened {
+    #[cfg(feature = "cuda")]
+    if let Ok(o) = open_named(DeviceKind::Cuda) {
+        return o;
+    }
+    #[cfg(feature = "wgpu")]
+    if let Ok(o) = open_named(DeviceKind::Wgpu) {
+        if o.device.identity().is_some_and(|i| i.physical.is_some()) {
+            return o;
+        }
+    }
+    open_named(DeviceKind::Cpu).expect("the CPU backend always opens")
+}

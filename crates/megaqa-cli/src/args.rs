@@ -1,0 +1,161 @@
+//! Command-line arguments. Scripts depend on these names: keep them.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "megaqa", version, about = "Extractive question answering (SQuAD v2) with Megatron-BERT and BERT checkpoints")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Answer one question over a passage.
+    Ask(AskArgs),
+    /// Answer every question of a SQuAD file; writes predictions.json, null_odds.json, nbest.json.
+    Predict(PredictArgs),
+    /// Score predictions with the official SQuAD v2.0 evaluation.
+    Evaluate(EvaluateArgs),
+    /// Compare two devices (or one device and an exported results file) on a SQuAD file.
+    Parity(ParityArgs),
+    /// Write one self-contained file (weights + config + vocab) for the web app and fast loading.
+    Convert(ConvertArgs),
+    /// Measure load time, windows/s, tokens/s and peak memory.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Clone)]
+pub struct ModelArgs {
+    /// A Hugging Face directory, a .nemo archive, or a file made by `megaqa convert`.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// cpu, wgpu, or cuda (where built with it). Default: the best one available.
+    #[arg(long)]
+    pub device: Option<String>,
+}
+
+#[derive(Args)]
+pub struct AskArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The passage to search.
+    #[arg(long, conflicts_with = "context_file", required_unless_present = "context_file")]
+    pub context: Option<String>,
+    /// Read the passage from a file.
+    #[arg(long)]
+    pub context_file: Option<PathBuf>,
+    #[arg(long)]
+    pub question: String,
+    /// How many alternatives to list (the n-best list holds up to 20).
+    #[arg(long, default_value_t = 5)]
+    pub top_k: usize,
+    /// Answer "" when null_odds is above this (SQuAD v2 threshold).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub null_threshold: f64,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct PredictArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// A SQuAD v2.0 JSON file (official nested or HF flat format).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Output directory (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Windows per network call.
+    #[arg(long, default_value_t = 8)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub null_threshold: f64,
+}
+
+#[derive(Args)]
+pub struct EvaluateArgs {
+    #[arg(long)]
+    pub data: PathBuf,
+    /// predictions.json: {id: answer text}.
+    #[arg(long)]
+    pub predictions: PathBuf,
+    /// null_odds.json or any {id: probability of no answer}.
+    #[arg(long)]
+    pub na_prob_file: Option<PathBuf>,
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    pub na_prob_thresh: f64,
+    /// Print the official keys as JSON only.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct ParityArgs {
+    #[arg(long)]
+    pub model: PathBuf,
+    #[arg(long)]
+    pub data: PathBuf,
+    #[arg(long)]
+    pub device_a: String,
+    /// The second device; not needed with --against.
+    #[arg(long, required_unless_present = "against")]
+    pub device_b: Option<String>,
+    /// A results file exported by the web app or by `--export` on another machine.
+    #[arg(long, conflicts_with = "device_b")]
+    pub against: Option<PathBuf>,
+    /// Largest allowed |difference| of any logit.
+    #[arg(long, default_value_t = 1e-3)]
+    pub tolerance: f32,
+    /// Also write device A's results, for `--against` elsewhere.
+    #[arg(long)]
+    pub export: Option<PathBuf>,
+    #[arg(long, default_value_t = 8)]
+    pub batch_size: usize,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum DtypeArg {
+    F32,
+    F16,
+}
+
+#[derive(Args)]
+pub struct ConvertArgs {
+    #[arg(long)]
+    pub model: PathBuf,
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, value_enum, default_value = "f32")]
+    pub dtype: DtypeArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum RandomPreset {
+    #[value(name = "megatron-345m")]
+    Megatron345m,
+}
+
+#[derive(Args)]
+pub struct BenchArgs {
+    #[arg(long, conflicts_with = "random", required_unless_present = "random")]
+    pub model: Option<PathBuf>,
+    /// A model of a known shape with random weights (no checkpoint needed).
+    #[arg(long, value_enum)]
+    pub random: Option<RandomPreset>,
+    #[arg(long)]
+    pub device: Option<String>,
+    #[arg(long, default_value_t = 384)]
+    pub seq_len: usize,
+    #[arg(long, default_value_t = 1)]
+    pub batch_size: usize,
+    /// Timed runs after one warm-up.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    #[arg(long)]
+    pub json: bool,
+}

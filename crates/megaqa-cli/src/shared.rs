@@ -1,0 +1,73 @@
+//! What the commands share: device choice, model loading, atomic files.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use burn::tensor::DType;
+use megaqa::Engine;
+use megaqa::model::device::{self, DeviceKind, Opened};
+use megaqa::model::Checkpoint;
+
+/// Opens the named device, or the best available one, and says which on stderr.
+pub fn open_device(name: Option<&str>) -> Result<Opened> {
+    let opened = match name {
+        Some(n) => {
+            let kind: DeviceKind = n.parse().map_err(anyhow::Error::msg)?;
+            device::open_named(kind).map_err(anyhow::Error::msg)?
+        }
+        None => {
+            let o = device::best();
+            eprintln!("megaqa: using device {} (pick one with --device cpu|wgpu|cuda)", o.name);
+            o
+        }
+    };
+    Ok(opened)
+}
+
+pub fn load_engine(path: &Path, opened: &Opened) -> Result<Engine> {
+    if !path.exists() {
+        bail!("{}: no such file or directory", path.display());
+    }
+    let ckpt = Checkpoint::open(path)?;
+    if !ckpt.has_qa_head() {
+        eprintln!(
+            "megaqa: warning: {} has no QA head (qa_outputs / classifier.mlp.layer0); it was initialised at random, so answers are meaningless until the model is fine-tuned",
+            path.display()
+        );
+    }
+    Ok(Engine::new(ckpt, opened.device.clone(), DType::F32)?)
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.with_context(|| format!("{}: cannot write", path.display()))
+}
+
+pub fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))
+}
+
+/// Peak resident memory of this process in MB (Linux; NaN elsewhere).
+pub fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
