@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(name = "megaqa", version, about = "Extractive question answering (SQuAD v2) with Megatron-BERT and BERT checkpoints")]
+#[command(
+    name = "megaqa",
+    version,
+    about = "Extractive question answering (SQuAD v2) with Megatron-BERT and BERT checkpoints"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -42,7 +46,11 @@ pub struct AskArgs {
     #[command(flatten)]
     pub model: ModelArgs,
     /// The passage to search.
-    #[arg(long, conflicts_with = "context_file", required_unless_present = "context_file")]
+    #[arg(
+        long,
+        conflicts_with = "context_file",
+        required_unless_present = "context_file"
+    )]
     pub context: Option<String>,
     /// Read the passage from a file.
     #[arg(long)]

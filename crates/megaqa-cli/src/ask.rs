@@ -28,7 +28,11 @@ pub fn run(a: AskArgs) -> Result<ExitCode> {
     let answered = engine.ask(&a.question, &context, 8)?;
     let p = &answered.prediction;
     let top: Vec<_> = p.nbest.iter().take(a.top_k).collect();
-    let null_prob = p.nbest.iter().find(|e| e.text.is_empty()).map_or(0.0, |e| e.probability);
+    let null_prob = p
+        .nbest
+        .iter()
+        .find(|e| e.text.is_empty())
+        .map_or(0.0, |e| e.probability);
     if a.json {
         let out = json!({
             "answer": p.text(),
@@ -47,13 +51,22 @@ pub fn run(a: AskArgs) -> Result<ExitCode> {
     let color = std::io::stdout().is_terminal();
     match &p.answer {
         None => {
-            println!("No answer in this passage (null odds {:.3} > threshold {}).", p.null_odds, a.null_threshold);
+            println!(
+                "No answer in this passage (null odds {:.3} > threshold {}).",
+                p.null_odds, a.null_threshold
+            );
             let b = &p.best_span;
-            println!("Best span was {:?} (probability {:.3}).", b.text, b.probability);
+            println!(
+                "Best span was {:?} (probability {:.3}).",
+                b.text, b.probability
+            );
         }
         Some(ans) => {
             println!("Answer: {}", ans.text);
-            println!("Probability: {:.3}   null odds: {:.3}", ans.probability, p.null_odds);
+            println!(
+                "Probability: {:.3}   null odds: {:.3}",
+                ans.probability, p.null_odds
+            );
             println!("Sentence: {}", ans.sentence);
             println!();
             println!("{}", excerpt(&context, ans.start, ans.end, color));
@@ -63,7 +76,11 @@ pub fn run(a: AskArgs) -> Result<ExitCode> {
         println!();
         println!("Alternatives:");
         for (i, e) in top.iter().enumerate() {
-            let text = if e.text.is_empty() { "(no answer)" } else { e.text.as_str() };
+            let text = if e.text.is_empty() {
+                "(no answer)"
+            } else {
+                e.text.as_str()
+            };
             println!("{:>3}. {:.3}  {}", i + 1, e.probability, text);
         }
     }
@@ -76,7 +93,11 @@ fn excerpt(context: &str, start: usize, end: usize, color: bool) -> String {
     let total = context.chars().count();
     let from = start.saturating_sub(AROUND);
     let to = (end + AROUND).min(total);
-    let (open, close) = if color { ("\x1b[1;30;43m", "\x1b[0m") } else { ("[[", "]]") };
+    let (open, close) = if color {
+        ("\x1b[1;30;43m", "\x1b[0m")
+    } else {
+        ("[[", "]]")
+    };
     format!(
         "{}{}{open}{}{close}{}{}",
         if from > 0 { "…" } else { "" },

@@ -15,7 +15,9 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     let opened = open_device(a.device.as_deref())?;
     let t0 = Instant::now();
     let model = match (&a.model, a.random) {
-        (_, Some(RandomPreset::Megatron345m)) => QaModel::random(&ModelConfig::megatron_345m(), &opened.device, DType::F32, 7),
+        (_, Some(RandomPreset::Megatron345m)) => {
+            QaModel::random(&ModelConfig::megatron_345m(), &opened.device, DType::F32, 7)
+        }
         (Some(path), None) => {
             let ckpt = Checkpoint::open(path)?;
             QaModel::from_weights(&ckpt.config, ckpt.weights, &opened.device, DType::F32)
@@ -26,22 +28,31 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     let load_s = t0.elapsed().as_secs_f64();
     let cfg = &model.config;
     if a.seq_len == 0 || a.seq_len > cfg.max_position_embeddings {
-        anyhow::bail!("--seq-len must be between 1 and the model's {} positions", cfg.max_position_embeddings);
+        anyhow::bail!(
+            "--seq-len must be between 1 and the model's {} positions",
+            cfg.max_position_embeddings
+        );
     }
     let (b, s) = (a.batch_size.max(1), a.seq_len);
     let vocab = cfg.vocab_size.min(30522) as i64;
     let batch = Batch {
         batch: b,
         seq: s,
-        input_ids: (0..(b * s) as i64).map(|i| 1000 + (i * 7919) % (vocab - 1000)).collect(),
+        input_ids: (0..(b * s) as i64)
+            .map(|i| 1000 + (i * 7919) % (vocab - 1000))
+            .collect(),
         token_types: (0..b * s).map(|i| i64::from(i % s >= s / 8)).collect(),
         mask: vec![1; b * s],
     };
-    model.run(&batch, &opened.device).map_err(anyhow::Error::msg)?; // warm-up (and kernel compilation)
+    model
+        .run(&batch, &opened.device)
+        .map_err(anyhow::Error::msg)?; // warm-up (and kernel compilation)
     let mut times = Vec::new();
     for _ in 0..a.runs.max(1) {
         let t = Instant::now();
-        model.run(&batch, &opened.device).map_err(anyhow::Error::msg)?;
+        model
+            .run(&batch, &opened.device)
+            .map_err(anyhow::Error::msg)?;
         times.push(t.elapsed().as_secs_f64());
     }
     times.sort_by(f64::total_cmp);
@@ -62,8 +73,16 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     } else {
         println!("device        {}", opened.name);
         println!("load          {load_s:.2} s");
-        println!("batch         {b} x {s} tokens, median of {} runs: {:.1} ms", times.len(), median * 1e3);
-        println!("throughput    {:.2} windows/s, {:.0} tokens/s", b as f64 / median, (b * s) as f64 / median);
+        println!(
+            "batch         {b} x {s} tokens, median of {} runs: {:.1} ms",
+            times.len(),
+            median * 1e3
+        );
+        println!(
+            "throughput    {:.2} windows/s, {:.0} tokens/s",
+            b as f64 / median,
+            (b * s) as f64 / median
+        );
         println!("peak memory   {:.0} MB resident", peak_rss_mb());
     }
     Ok(ExitCode::SUCCESS)

@@ -15,12 +15,19 @@ pub fn run(a: ConvertArgs) -> Result<ExitCode> {
     }
     let ckpt = Checkpoint::open(&a.model)?;
     if ckpt.tokenizer.is_none() {
-        anyhow::bail!("{}: the checkpoint carries no tokenizer (vocab.txt or tokenizer.json) to bundle", a.model.display());
+        anyhow::bail!(
+            "{}: the checkpoint carries no tokenizer (vocab.txt or tokenizer.json) to bundle",
+            a.model.display()
+        );
     }
     let bytes = ckpt.to_converted_bytes(matches!(a.dtype, DtypeArg::F16))?;
     write_atomic(&a.out, &bytes)?;
     let sha = format!("{:x}", Sha256::digest(&bytes));
-    eprintln!("megaqa: wrote {} ({:.1} MB)", a.out.display(), bytes.len() as f64 / 1e6);
+    eprintln!(
+        "megaqa: wrote {} ({:.1} MB)",
+        a.out.display(),
+        bytes.len() as f64 / 1e6
+    );
     println!("{sha}  {}", a.out.display());
     Ok(ExitCode::SUCCESS)
 }

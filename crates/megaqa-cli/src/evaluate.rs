@@ -27,7 +27,10 @@ pub fn run(a: EvaluateArgs) -> Result<ExitCode> {
     for (id, v) in read_map(&a.predictions)? {
         match v {
             Value::String(s) => preds.push((id, s)),
-            other => bail!("{}: prediction for `{id}` is not a string: {other}", a.predictions.display()),
+            other => bail!(
+                "{}: prediction for `{id}` is not a string: {other}",
+                a.predictions.display()
+            ),
         }
     }
     let na = match &a.na_prob_file {
@@ -35,7 +38,9 @@ pub fn run(a: EvaluateArgs) -> Result<ExitCode> {
         Some(f) => {
             let mut out = Vec::new();
             for (id, v) in read_map(f)? {
-                let Some(x) = v.as_f64() else { bail!("{}: value for `{id}` is not a number: {v}", f.display()) };
+                let Some(x) = v.as_f64() else {
+                    bail!("{}: value for `{id}` is not a number: {v}", f.display())
+                };
                 out.push((id, x));
             }
             Some(out)

@@ -17,12 +17,24 @@ fn run_device(a: &ParityArgs, data: &Dataset, device: &str) -> Result<ResultsFil
     let engine = load_engine(&a.model, &opened)?;
     let mut results = Vec::with_capacity(data.examples.len());
     for chunk in data.examples.chunks(a.batch_size.max(1) * 4) {
-        let items: Vec<(&str, &str)> = chunk.iter().map(|e| (e.question.as_str(), &*e.context)).collect();
+        let items: Vec<(&str, &str)> = chunk
+            .iter()
+            .map(|e| (e.question.as_str(), &*e.context))
+            .collect();
         for (ex, ans) in chunk.iter().zip(engine.answer_many(&items, a.batch_size)?) {
-            results.push(QuestionResult::new(Some(ex.id.clone()), &ex.question, &ex.context, &ans));
+            results.push(QuestionResult::new(
+                Some(ex.id.clone()),
+                &ex.question,
+                &ex.context,
+                &ans,
+            ));
         }
     }
-    Ok(ResultsFile::new(&engine.model_sha256, &opened.name, results))
+    Ok(ResultsFile::new(
+        &engine.model_sha256,
+        &opened.name,
+        results,
+    ))
 }
 
 pub fn run(a: ParityArgs) -> Result<ExitCode> {
@@ -30,11 +42,17 @@ pub fn run(a: ParityArgs) -> Result<ExitCode> {
     let ra = run_device(&a, &data, &a.device_a)?;
     if let Some(path) = &a.export {
         write_atomic(path, serde_json::to_string(&ra)?.as_bytes())?;
-        eprintln!("megaqa: wrote {} results of {} to {}", ra.results.len(), ra.backend, path.display());
+        eprintln!(
+            "megaqa: wrote {} results of {} to {}",
+            ra.results.len(),
+            ra.backend,
+            path.display()
+        );
     }
     let rb = match (&a.against, &a.device_b) {
         (Some(path), _) => {
-            let r = ResultsFile::parse(&path.display().to_string(), &read_text(path)?).map_err(anyhow::Error::msg)?;
+            let r = ResultsFile::parse(&path.display().to_string(), &read_text(path)?)
+                .map_err(anyhow::Error::msg)?;
             if r.model_sha256 != ra.model_sha256 {
                 bail!(
                     "{}: made with another model (sha256 {}), not {} ({})",
@@ -49,8 +67,11 @@ pub fn run(a: ParityArgs) -> Result<ExitCode> {
         (None, Some(d)) => run_device(&a, &data, d)?,
         (None, None) => bail!("give --device-b D or --against RESULTS.json"),
     };
-    let by_key: HashMap<(String, String), &QuestionResult> =
-        rb.results.iter().map(|r| ((r.id.clone().unwrap_or_default(), r.question.clone()), r)).collect();
+    let by_key: HashMap<(String, String), &QuestionResult> = rb
+        .results
+        .iter()
+        .map(|r| ((r.id.clone().unwrap_or_default(), r.question.clone()), r))
+        .collect();
     let (mut max_d, mut same, mut em, mut f1, mut compared) = (0f32, 0usize, 0f64, 0f64, 0usize);
     let mut worst = String::new();
     for x in &ra.results {
@@ -60,10 +81,21 @@ pub fn run(a: ParityArgs) -> Result<ExitCode> {
             bail!("question `{}`: the two runs saw different passages", key.0);
         }
         let shape = |r: &QuestionResult| r.start_logits.iter().map(Vec::len).collect::<Vec<_>>();
-        if shape(x) != shape(y) || shape(x) != y.end_logits.iter().map(Vec::len).collect::<Vec<_>>() {
-            bail!("question `{}`: the runs split the passage into different windows ({:?} vs {:?} tokens)", key.0, shape(x), shape(y));
+        if shape(x) != shape(y) || shape(x) != y.end_logits.iter().map(Vec::len).collect::<Vec<_>>()
+        {
+            bail!(
+                "question `{}`: the runs split the passage into different windows ({:?} vs {:?} tokens)",
+                key.0,
+                shape(x),
+                shape(y)
+            );
         }
-        for (xs, ys) in x.start_logits.iter().chain(&x.end_logits).zip(y.start_logits.iter().chain(&y.end_logits)) {
+        for (xs, ys) in x
+            .start_logits
+            .iter()
+            .chain(&x.end_logits)
+            .zip(y.start_logits.iter().chain(&y.end_logits))
+        {
             for (u, v) in xs.iter().zip(ys) {
                 let d = (u - v).abs();
                 if d > max_d || d.is_nan() {
@@ -81,15 +113,36 @@ pub fn run(a: ParityArgs) -> Result<ExitCode> {
         bail!("no question of {} is in both runs", a.data.display());
     }
     let n = compared as f64;
-    println!("A: {}   B: {}   questions compared: {compared} of {}", ra.backend, rb.backend, data.examples.len());
-    println!("max |d logit|: {max_d:.3e} (question {worst})   tolerance {:.1e}", a.tolerance);
-    println!("identical answers: {same}/{compared} ({:.2}%)", 100.0 * same as f64 / n);
-    println!("B against A: EM {:.2}  F1 {:.2}", 100.0 * em / n, 100.0 * f1 / n);
+    println!(
+        "A: {}   B: {}   questions compared: {compared} of {}",
+        ra.backend,
+        rb.backend,
+        data.examples.len()
+    );
+    println!(
+        "max |d logit|: {max_d:.3e} (question {worst})   tolerance {:.1e}",
+        a.tolerance
+    );
+    println!(
+        "identical answers: {same}/{compared} ({:.2}%)",
+        100.0 * same as f64 / n
+    );
+    println!(
+        "B against A: EM {:.2}  F1 {:.2}",
+        100.0 * em / n,
+        100.0 * f1 / n
+    );
     if compared < data.examples.len() && a.against.is_some() {
-        eprintln!("megaqa: note: the results file covers {compared} of {} questions", data.examples.len());
+        eprintln!(
+            "megaqa: note: the results file covers {compared} of {} questions",
+            data.examples.len()
+        );
     }
     if max_d > a.tolerance {
-        eprintln!("error: parity failed: max |d logit| {max_d:.3e} exceeds the tolerance {:.1e}", a.tolerance);
+        eprintln!(
+            "error: parity failed: max |d logit| {max_d:.3e} exceeds the tolerance {:.1e}",
+            a.tolerance
+        );
         return Ok(ExitCode::FAILURE);
     }
     println!("parity: ok");

@@ -15,7 +15,8 @@ pub fn run(a: PredictArgs) -> Result<ExitCode> {
     let opened = open_device(a.model.device.as_deref())?;
     let mut engine = load_engine(&a.model.model, &opened)?;
     engine.decode.null_threshold = a.null_threshold;
-    std::fs::create_dir_all(&a.out).with_context(|| format!("{}: cannot create", a.out.display()))?;
+    std::fs::create_dir_all(&a.out)
+        .with_context(|| format!("{}: cannot create", a.out.display()))?;
 
     let bar = ProgressBar::new(data.examples.len() as u64);
     bar.set_style(
@@ -27,14 +28,22 @@ pub fn run(a: PredictArgs) -> Result<ExitCode> {
     let mut preds: Vec<(String, Prediction)> = Vec::with_capacity(data.examples.len());
     // Enough questions per call to fill several batches of windows.
     for chunk in data.examples.chunks(a.batch_size.max(1) * 4) {
-        let items: Vec<(&str, &str)> = chunk.iter().map(|e| (e.question.as_str(), &*e.context)).collect();
-        let answered = engine.answer_many(&items, a.batch_size).with_context(|| format!("question {}", chunk[0].path))?;
+        let items: Vec<(&str, &str)> = chunk
+            .iter()
+            .map(|e| (e.question.as_str(), &*e.context))
+            .collect();
+        let answered = engine
+            .answer_many(&items, a.batch_size)
+            .with_context(|| format!("question {}", chunk[0].path))?;
         for (ex, ans) in chunk.iter().zip(answered) {
             windows += ans.windows.len();
             preds.push((ex.id.clone(), ans.prediction));
         }
         bar.inc(chunk.len() as u64);
-        bar.set_message(format!("{:.1} windows/s", windows as f64 / started.elapsed().as_secs_f64()));
+        bar.set_message(format!(
+            "{:.1} windows/s",
+            windows as f64 / started.elapsed().as_secs_f64()
+        ));
     }
     bar.finish_and_clear();
     for (name, value) in [
@@ -43,7 +52,8 @@ pub fn run(a: PredictArgs) -> Result<ExitCode> {
         ("nbest.json", output::nbest_json(&preds)),
     ] {
         let path = a.out.join(name);
-        output::write_json_atomic(&path, &value).with_context(|| format!("{}: cannot write", path.display()))?;
+        output::write_json_atomic(&path, &value)
+            .with_context(|| format!("{}: cannot write", path.display()))?;
     }
     let secs = started.elapsed().as_secs_f64();
     eprintln!(

@@ -6,8 +6,8 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use burn::tensor::DType;
 use megaqa::Engine;
-use megaqa::model::device::{self, DeviceKind, Opened};
 use megaqa::model::Checkpoint;
+use megaqa::model::device::{self, DeviceKind, Opened};
 
 /// Opens the named device, or the best available one, and says which on stderr.
 pub fn open_device(name: Option<&str>) -> Result<Opened> {
@@ -18,7 +18,10 @@ pub fn open_device(name: Option<&str>) -> Result<Opened> {
         }
         None => {
             let o = device::best();
-            eprintln!("megaqa: using device {} (pick one with --device cpu|wgpu|cuda)", o.name);
+            eprintln!(
+                "megaqa: using device {} (pick one with --device cpu|wgpu|cuda)",
+                o.name
+            );
             o
         }
     };
@@ -41,8 +44,14 @@ pub fn load_engine(path: &Path, opened: &Opened) -> Result<Engine> {
 
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;

@@ -74,7 +74,12 @@ pub fn open_named(kind: DeviceKind) -> Result<Opened, String> {
     let name = match kind {
         DeviceKind::Cpu => "cpu (flex)".to_string(),
         #[cfg(feature = "wgpu")]
-        _ => format!("{kind} ({})", device.identity().map_or_else(|| "unknown adapter".into(), |i| i.name)),
+        _ => format!(
+            "{kind} ({})",
+            device
+                .identity()
+                .map_or_else(|| "unknown adapter".into(), |i| i.name)
+        ),
         #[cfg(not(feature = "wgpu"))]
         _ => kind.to_string(),
     };

@@ -82,11 +82,42 @@ pub enum WindowError {
     Tokenizer(#[from] TokenizerError),
 }
 
+/// A context tokenized once, to be paired with many questions (SQuAD asks about a
+/// dozen questions per paragraph; the context is most of the tokenizing work).
+#[derive(Debug, Clone)]
+pub struct EncodedContext(tokenizers::Encoding);
+
 impl QaTokenizer {
+    /// Tokenizes a context for [`QaTokenizer::windows_for`].
+    pub fn encode_context(&self, context: &str) -> Result<EncodedContext, WindowError> {
+        let mut c = self.encode(context)?;
+        if c.is_empty() {
+            return Err(WindowError::EmptyContext);
+        }
+        // As `encode((q, c))` does for the second sequence: its tokens are type 1, and
+        // the overflowing windows copy these ids.
+        c.set_type_ids(vec![1; c.len()]);
+        Ok(EncodedContext(c))
+    }
+
     /// The windows for one question over one context.
     pub fn windows(&self, question: &str, context: &str) -> Result<Vec<Window>, WindowError> {
-        let question = question.trim_start();
-        let mut q = self.encode(question)?;
+        let question = self.encode_question(question)?;
+        self.pair_windows(question, self.encode_context(context)?)
+    }
+
+    /// The windows for one question over an already tokenized context.
+    pub fn windows_for(
+        &self,
+        question: &str,
+        context: &EncodedContext,
+    ) -> Result<Vec<Window>, WindowError> {
+        let question = self.encode_question(question)?;
+        self.pair_windows(question, context.clone())
+    }
+
+    fn encode_question(&self, question: &str) -> Result<tokenizers::Encoding, WindowError> {
+        let mut q = self.encode(question.trim_start())?;
         if q.is_empty() {
             return Err(WindowError::EmptyQuestion);
         }
@@ -96,14 +127,15 @@ impl QaTokenizer {
             tokenizers::TruncationDirection::Right,
         );
         q.take_overflowing();
-        let mut c = self.encode(context)?;
-        if c.is_empty() {
-            return Err(WindowError::EmptyContext);
-        }
-        // As `encode((q, c))` does for the second sequence: its tokens are type 1, and
-        // the overflowing windows copy these ids.
-        c.set_type_ids(vec![1; c.len()]);
-        let encodings = self.encode_pair(q, c)?;
+        Ok(q)
+    }
+
+    fn pair_windows(
+        &self,
+        q: tokenizers::Encoding,
+        c: EncodedContext,
+    ) -> Result<Vec<Window>, WindowError> {
+        let encodings = self.encode_pair(q, c.0)?;
         Ok(encodings
             .into_iter()
             .map(|e| {

@@ -1,7 +1,9 @@
 use burn::tensor::{DType, Device};
 use megaqa_model::{Batch, Checkpoint, LoadError, QaModel, TokenizerFiles};
-use megaqa_text::windows::WindowError;
-use megaqa_text::{DecodeConfig, Prediction, QaTokenizer, Window, WindowConfig, WindowLogits, decode};
+use megaqa_text::windows::{EncodedContext, WindowError};
+use megaqa_text::{
+    DecodeConfig, Prediction, QaTokenizer, Window, WindowConfig, WindowLogits, decode,
+};
 use sha2::{Digest, Sha256};
 use web_time::Instant;
 
@@ -13,8 +15,14 @@ pub enum EngineError {
     NoTokenizer(String),
     #[error("{origin}: tokenizer: {message}")]
     Tokenizer { origin: String, message: String },
-    #[error("{origin}: the tokenizer has {tokens} tokens but the model's embedding only {rows} rows")]
-    VocabMismatch { origin: String, tokens: usize, rows: usize },
+    #[error(
+        "{origin}: the tokenizer has {tokens} tokens but the model's embedding only {rows} rows"
+    )]
+    VocabMismatch {
+        origin: String,
+        tokens: usize,
+        rows: usize,
+    },
     #[error("{0}")]
     Input(#[from] WindowError),
     #[error("running the network: {0}")]
@@ -54,10 +62,15 @@ pub struct Engine {
 fn tokenizer_of(origin: &str, files: &TokenizerFiles) -> Result<QaTokenizer, EngineError> {
     let cfg = WindowConfig::default();
     match files {
-        TokenizerFiles::Vocab { vocab, lowercase } => QaTokenizer::from_vocab(vocab, *lowercase, cfg),
+        TokenizerFiles::Vocab { vocab, lowercase } => {
+            QaTokenizer::from_vocab(vocab, *lowercase, cfg)
+        }
         TokenizerFiles::Json(json) => QaTokenizer::from_json(json, cfg),
     }
-    .map_err(|e| EngineError::Tokenizer { origin: origin.into(), message: e.to_string() })
+    .map_err(|e| EngineError::Tokenizer {
+        origin: origin.into(),
+        message: e.to_string(),
+    })
 }
 
 /// A digest of what the network computes with: config, then every tensor by name.
@@ -76,7 +89,10 @@ fn fingerprint(ckpt: &Checkpoint) -> String {
 impl Engine {
     /// Builds the network of a checkpoint on `device`.
     pub fn new(ckpt: Checkpoint, device: Device, dtype: DType) -> Result<Self, EngineError> {
-        let files = ckpt.tokenizer.as_ref().ok_or_else(|| EngineError::NoTokenizer(ckpt.origin.clone()))?;
+        let files = ckpt
+            .tokenizer
+            .as_ref()
+            .ok_or_else(|| EngineError::NoTokenizer(ckpt.origin.clone()))?;
         let tokenizer = tokenizer_of(&ckpt.origin, files)?;
         if tokenizer.vocab_size() > ckpt.config.vocab_size {
             return Err(EngineError::VocabMismatch {
@@ -88,22 +104,48 @@ impl Engine {
         let model_sha256 = fingerprint(&ckpt);
         let origin = ckpt.origin.clone();
         let model = QaModel::from_weights(&ckpt.config, ckpt.weights, &device, dtype);
-        Ok(Self { model, tokenizer, device, decode: DecodeConfig::default(), origin, model_sha256 })
+        Ok(Self {
+            model,
+            tokenizer,
+            device,
+            decode: DecodeConfig::default(),
+            origin,
+            model_sha256,
+        })
     }
 
     /// Windows for many questions, run through the network `batch_size` windows at a
     /// time (padded to the longest window of each batch), then decoded per question.
-    pub fn answer_many(&self, items: &[(&str, &str)], batch_size: usize) -> Result<Vec<Answered>, EngineError> {
+    pub fn answer_many(
+        &self,
+        items: &[(&str, &str)],
+        batch_size: usize,
+    ) -> Result<Vec<Answered>, EngineError> {
         let t0 = Instant::now();
-        let windows: Vec<Vec<Window>> =
-            items.iter().map(|(q, c)| self.tokenizer.windows(q, c)).collect::<Result<_, _>>()?;
+        // Questions about the same passage (consecutive in SQuAD files) share one
+        // tokenization of it.
+        let mut windows: Vec<Vec<Window>> = Vec::with_capacity(items.len());
+        let mut cached: Option<(&str, EncodedContext)> = None;
+        for (q, c) in items {
+            if cached
+                .as_ref()
+                .is_none_or(|(prev, _)| !(std::ptr::eq(*prev, *c) || prev == c))
+            {
+                cached = Some((c, self.tokenizer.encode_context(c)?));
+            }
+            let ctx = &cached.as_ref().expect("set above").1;
+            windows.push(self.tokenizer.windows_for(q, ctx)?);
+        }
         let tokenize_ms = t0.elapsed().as_secs_f64() * 1e3;
         let t1 = Instant::now();
         let flat: Vec<&Window> = windows.iter().flatten().collect();
         let mut logits: Vec<(Vec<f32>, Vec<f32>)> = Vec::with_capacity(flat.len());
         for chunk in flat.chunks(batch_size.max(1)) {
             let batch = make_batch(chunk);
-            let out = self.model.run(&batch, &self.device).map_err(EngineError::Run)?;
+            let out = self
+                .model
+                .run(&batch, &self.device)
+                .map_err(EngineError::Run)?;
             split_logits(chunk, &out.start, &out.end, batch.seq, &mut logits);
         }
         let network_ms = t1.elapsed().as_secs_f64() * 1e3;
@@ -115,20 +157,39 @@ impl Engine {
             let lg: Vec<(Vec<f32>, Vec<f32>)> = rest.by_ref().take(ws.len()).collect();
             let prediction = self.decode_one(context, &ws, &lg);
             let decode_ms = t2.elapsed().as_secs_f64() * 1e3;
-            let timings = Timings { tokenize_ms: tokenize_ms / n, network_ms: network_ms / n, decode_ms };
-            out.push(Answered { prediction, windows: ws, logits: lg, timings });
+            let timings = Timings {
+                tokenize_ms: tokenize_ms / n,
+                network_ms: network_ms / n,
+                decode_ms,
+            };
+            out.push(Answered {
+                prediction,
+                windows: ws,
+                logits: lg,
+                timings,
+            });
         }
         Ok(out)
     }
 
     /// One question over one passage.
-    pub fn ask(&self, question: &str, context: &str, batch_size: usize) -> Result<Answered, EngineError> {
+    pub fn ask(
+        &self,
+        question: &str,
+        context: &str,
+        batch_size: usize,
+    ) -> Result<Answered, EngineError> {
         let mut a = self.answer_many(&[(question, context)], batch_size)?;
         Ok(a.remove(0))
     }
 
     /// Same as [`Engine::ask`], reading logits asynchronously (WebGPU in the browser).
-    pub async fn ask_async(&self, question: &str, context: &str, batch_size: usize) -> Result<Answered, EngineError> {
+    pub async fn ask_async(
+        &self,
+        question: &str,
+        context: &str,
+        batch_size: usize,
+    ) -> Result<Answered, EngineError> {
         let t0 = Instant::now();
         let windows = self.tokenizer.windows(question, context)?;
         let tokenize_ms = t0.elapsed().as_secs_f64() * 1e3;
@@ -137,26 +198,57 @@ impl Engine {
         let refs: Vec<&Window> = windows.iter().collect();
         for chunk in refs.chunks(batch_size.max(1)) {
             let batch = make_batch(chunk);
-            let out = self.model.run_async(&batch, &self.device).await.map_err(EngineError::Run)?;
+            let out = self
+                .model
+                .run_async(&batch, &self.device)
+                .await
+                .map_err(EngineError::Run)?;
             split_logits(chunk, &out.start, &out.end, batch.seq, &mut logits);
         }
         let network_ms = t1.elapsed().as_secs_f64() * 1e3;
         let t2 = Instant::now();
         let prediction = self.decode_one(context, &windows, &logits);
         let decode_ms = t2.elapsed().as_secs_f64() * 1e3;
-        Ok(Answered { prediction, windows, logits, timings: Timings { tokenize_ms, network_ms, decode_ms } })
+        Ok(Answered {
+            prediction,
+            windows,
+            logits,
+            timings: Timings {
+                tokenize_ms,
+                network_ms,
+                decode_ms,
+            },
+        })
     }
 
-    fn decode_one(&self, context: &str, windows: &[Window], logits: &[(Vec<f32>, Vec<f32>)]) -> Prediction {
-        let wl: Vec<WindowLogits> =
-            windows.iter().zip(logits).map(|(w, (s, e))| WindowLogits { window: w, start: s, end: e }).collect();
+    fn decode_one(
+        &self,
+        context: &str,
+        windows: &[Window],
+        logits: &[(Vec<f32>, Vec<f32>)],
+    ) -> Prediction {
+        let wl: Vec<WindowLogits> = windows
+            .iter()
+            .zip(logits)
+            .map(|(w, (s, e))| WindowLogits {
+                window: w,
+                start: s,
+                end: e,
+            })
+            .collect();
         decode(context, &wl, &self.decode).expect("every question has at least one window")
     }
 }
 
 fn make_batch(windows: &[&Window]) -> Batch {
     let seq = windows.iter().map(|w| w.len()).max().unwrap_or(0);
-    let mut batch = Batch { batch: windows.len(), seq, input_ids: vec![], token_types: vec![], mask: vec![] };
+    let mut batch = Batch {
+        batch: windows.len(),
+        seq,
+        input_ids: vec![],
+        token_types: vec![],
+        mask: vec![],
+    };
     for w in windows {
         let (ids, types, mask) = w.padded(seq);
         batch.input_ids.extend(ids);
@@ -166,7 +258,13 @@ fn make_batch(windows: &[&Window]) -> Batch {
     batch
 }
 
-fn split_logits(windows: &[&Window], start: &[f32], end: &[f32], seq: usize, out: &mut Vec<(Vec<f32>, Vec<f32>)>) {
+fn split_logits(
+    windows: &[&Window],
+    start: &[f32],
+    end: &[f32],
+    seq: usize,
+    out: &mut Vec<(Vec<f32>, Vec<f32>)>,
+) {
     for (i, w) in windows.iter().enumerate() {
         let r = i * seq..i * seq + w.len();
         out.push((start[r.clone()].to_vec(), end[r].to_vec()));

@@ -42,10 +42,17 @@ pub fn sha256_hex(text: &str) -> String {
 impl QuestionResult {
     pub fn new(id: Option<String>, question: &str, context: &str, a: &Answered) -> Self {
         let p = &a.prediction;
-        let (start, end, probability) =
-            p.answer.as_ref().map_or((0, 0, p.nbest.iter().find(|e| e.text.is_empty()).map_or(0.0, |e| e.probability)), |x| {
-                (x.start, x.end, x.probability)
-            });
+        let (start, end, probability) = p.answer.as_ref().map_or(
+            (
+                0,
+                0,
+                p.nbest
+                    .iter()
+                    .find(|e| e.text.is_empty())
+                    .map_or(0.0, |e| e.probability),
+            ),
+            |x| (x.start, x.end, x.probability),
+        );
         Self {
             id,
             question: question.into(),
@@ -63,13 +70,23 @@ impl QuestionResult {
 
 impl ResultsFile {
     pub fn new(model_sha256: &str, backend: &str, results: Vec<QuestionResult>) -> Self {
-        Self { format: "megaqa-results".into(), version: 1, model_sha256: model_sha256.into(), backend: backend.into(), results }
+        Self {
+            format: "megaqa-results".into(),
+            version: 1,
+            model_sha256: model_sha256.into(),
+            backend: backend.into(),
+            results,
+        }
     }
 
     pub fn parse(file: &str, text: &str) -> Result<Self, String> {
-        let r: Self = serde_json::from_str(text).map_err(|e| format!("{file}: not a megaqa results file: {e}"))?;
+        let r: Self = serde_json::from_str(text)
+            .map_err(|e| format!("{file}: not a megaqa results file: {e}"))?;
         if r.format != "megaqa-results" || r.version != 1 {
-            return Err(format!("{file}: format `{}` version {} is not megaqa-results version 1", r.format, r.version));
+            return Err(format!(
+                "{file}: format `{}` version {} is not megaqa-results version 1",
+                r.format, r.version
+            ));
         }
         Ok(r)
     }

@@ -1,0 +1,604 @@
+//! The `megaqa` binary on the committed fixtures: every command, bad inputs, a .nemo.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn fx(rel: &str) -> String {
+    root()
+        .join("tests/fixtures")
+        .join(rel)
+        .display()
+        .to_string()
+}
+
+fn megaqa() -> Command {
+    let mut c = Command::cargo_bin("megaqa").unwrap();
+    c.env(
+        "XDG_RUNTIME_DIR",
+        std::env::var("XDG_RUNTIME_DIR").unwrap_or("/tmp".into()),
+    );
+    c
+}
+
+const CONTEXT: &str = "The Normans (Norman: Nourmands; French: Normands; Latin: Normanni) were the people who in the 10th and 11th centuries gave their name to Normandy, a region in France.";
+
+fn ask_json(model: &str, extra: &[&str]) -> Value {
+    let out = megaqa()
+        .args([
+            "ask",
+            "--model",
+            model,
+            "--device",
+            "cpu",
+            "--json",
+            "--question",
+            "In what country is Normandy located?",
+            "--context",
+            CONTEXT,
+        ])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A user error: non-zero exit, one line on stderr starting with `error:`, no panic.
+fn fails_cleanly(cmd: &mut Command, needle: &str) {
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.starts_with("megaqa:")).collect();
+    assert_eq!(lines.len(), 1, "one line expected: {err}");
+    assert!(
+        lines[0].starts_with("error: ") && lines[0].contains(needle),
+        "{err}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("internal error"),
+        "{err}"
+    );
+}
+
+#[test]
+fn ask_prints_the_answer_with_its_span() {
+    let j = ask_json(&fx("models/megatron-tiny"), &[]);
+    let (s, e) = (
+        j["start"].as_u64().unwrap() as usize,
+        j["end"].as_u64().unwrap() as usize,
+    );
+    let slice: String = CONTEXT.chars().skip(s).take(e - s).collect();
+    assert_eq!(j["answer"].as_str().unwrap(), slice);
+    assert!(j["nbest"].as_array().unwrap().len() == 5);
+    for k in ["probability", "null_odds", "sentence"] {
+        assert!(!j[k].is_null(), "{k}");
+    }
+    let e0 = &j["nbest"][0];
+    for k in [
+        "text",
+        "start",
+        "end",
+        "probability",
+        "start_logit",
+        "end_logit",
+    ] {
+        assert!(!e0[k].is_null(), "nbest.{k}");
+    }
+    // Human output marks the answer in the passage when not on a terminal.
+    megaqa()
+        .args([
+            "ask",
+            "--model",
+            &fx("models/megatron-tiny"),
+            "--device",
+            "cpu",
+            "--question",
+            "Where?",
+            "--context",
+            CONTEXT,
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("[[").and(predicate::str::contains("Answer:")));
+}
+
+#[test]
+fn nemo_hf_and_converted_give_the_same_answer() {
+    let hf = ask_json(&fx("models/megatron-tiny"), &[]);
+    let nemo = ask_json(&fx("models/megatron-tiny.nemo"), &[]);
+    assert_eq!(hf["answer"], nemo["answer"]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tiny.megaqa");
+    let conv = megaqa()
+        .args([
+            "convert",
+            "--model",
+            &fx("models/megatron-tiny.nemo"),
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(conv.status.success());
+    let line = String::from_utf8_lossy(&conv.stdout);
+    assert_eq!(
+        line.split_whitespace().next().unwrap().len(),
+        64,
+        "sha256 printed: {line}"
+    );
+    let c = ask_json(&out.display().to_string(), &[]);
+    assert_eq!(c["answer"], hf["answer"]);
+    assert!((c["null_odds"].as_f64().unwrap() - hf["null_odds"].as_f64().unwrap()).abs() < 1e-4);
+    // f16 halves the file.
+    let out16 = dir.path().join("tiny16.megaqa");
+    megaqa()
+        .args([
+            "convert",
+            "--model",
+            &fx("models/megatron-tiny.nemo"),
+            "--dtype",
+            "f16",
+            "--out",
+        ])
+        .arg(&out16)
+        .assert()
+        .success();
+    let (a, b) = (
+        std::fs::metadata(&out).unwrap().len(),
+        std::fs::metadata(&out16).unwrap().len(),
+    );
+    assert!(b * 10 < a * 6, "f16 {b} vs f32 {a}");
+    ask_json(&out16.display().to_string(), &[]);
+}
+
+#[test]
+fn null_threshold_turns_answers_off() {
+    let j = ask_json(&fx("models/megatron-tiny"), &["--null-threshold", "-1000"]);
+    assert_eq!(j["answer"], "");
+    assert!(j["start"].is_null());
+    megaqa()
+        .args([
+            "ask",
+            "--model",
+            &fx("models/megatron-tiny"),
+            "--device",
+            "cpu",
+            "--null-threshold",
+            "-1000",
+            "--question",
+            "Where?",
+            "--context",
+            CONTEXT,
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("No answer in this passage"));
+}
+
+#[test]
+fn very_long_passages_and_questions_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("long.txt");
+    let mut text = String::new();
+    while text.len() < 1_000_000 {
+        text.push_str(CONTEXT);
+        text.push(' ');
+    }
+    std::fs::write(&path, &text).unwrap();
+    let question = "what ".repeat(200);
+    let out = megaqa()
+        .args([
+            "ask",
+            "--model",
+            &fx("models/megatron-tiny"),
+            "--device",
+            "cpu",
+            "--json",
+            "--question",
+            &question,
+            "--context-file",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(j["null_odds"].is_number());
+}
+
+#[test]
+fn bad_inputs_fail_with_one_clear_line() {
+    let m = fx("models/megatron-tiny");
+    fails_cleanly(
+        megaqa().args([
+            "ask",
+            "--model",
+            "/nope/model",
+            "--question",
+            "q",
+            "--context",
+            "c",
+        ]),
+        "/nope/model",
+    );
+    fails_cleanly(
+        megaqa().args([
+            "ask",
+            "--model",
+            &m,
+            "--device",
+            "cpu",
+            "--question",
+            "q",
+            "--context",
+            "  ",
+        ]),
+        "passage is empty",
+    );
+    fails_cleanly(
+        megaqa().args([
+            "ask",
+            "--model",
+            &m,
+            "--device",
+            "cpu",
+            "--question",
+            " ",
+            "--context",
+            "c",
+        ]),
+        "question is empty",
+    );
+    fails_cleanly(
+        megaqa().args([
+            "ask",
+            "--model",
+            &m,
+            "--device",
+            "tpu",
+            "--question",
+            "q",
+            "--context",
+            "c",
+        ]),
+        "unknown device",
+    );
+    fails_cleanly(
+        megaqa().args([
+            "ask",
+            "--model",
+            &fx("models/hostile/model.riva"),
+            "--device",
+            "cpu",
+            "--question",
+            "q",
+            "--context",
+            "c",
+        ]),
+        ".nemo",
+    );
+    fails_cleanly(
+        megaqa().args([
+            "ask",
+            "--model",
+            &fx("models/hostile/evil-pickle"),
+            "--device",
+            "cpu",
+            "--question",
+            "q",
+            "--context",
+            "c",
+        ]),
+        "refuses",
+    );
+    fails_cleanly(
+        megaqa().args([
+            "ask",
+            "--model",
+            &m,
+            "--device",
+            "cpu",
+            "--question",
+            "q",
+            "--context-file",
+            "/nope.txt",
+        ]),
+        "/nope.txt",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{\"data\": [").unwrap();
+    fails_cleanly(
+        megaqa()
+            .args(["predict", "--model", &m, "--device", "cpu", "--out"])
+            .arg(dir.path().join("o"))
+            .arg("--data")
+            .arg(&bad),
+        "malformed JSON",
+    );
+    fails_cleanly(
+        megaqa()
+            .args([
+                "evaluate",
+                "--data",
+                &fx("squad/dev-v2.0-two-articles.json"),
+                "--predictions",
+            ])
+            .arg(&bad),
+        "malformed JSON",
+    );
+    let cut = dir.path().join("cut.nemo");
+    let nemo = std::fs::read(fx("models/megatron-tiny.nemo")).unwrap();
+    std::fs::write(&cut, &nemo[..nemo.len() / 2]).unwrap();
+    fails_cleanly(
+        megaqa()
+            .args([
+                "ask",
+                "--device",
+                "cpu",
+                "--question",
+                "q",
+                "--context",
+                "c",
+                "--model",
+            ])
+            .arg(&cut),
+        "cut.nemo",
+    );
+}
+
+fn read_json(p: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+#[test]
+fn predict_writes_the_three_files_and_matches_the_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    megaqa()
+        .args([
+            "predict",
+            "--model",
+            &fx("models/megatron-tiny"),
+            "--device",
+            "cpu",
+            "--batch-size",
+            "16",
+            "--data",
+            &fx("squad/dev-v2.0-two-articles.json"),
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .success();
+    let preds = read_json(&out.join("predictions.json"));
+    let odds = read_json(&out.join("null_odds.json"));
+    let nbest = read_json(&out.join("nbest.json"));
+    let ref_preds = read_json(&root().join("tests/fixtures/predict/predictions.json"));
+    let ref_odds = read_json(&root().join("tests/fixtures/predict/null_odds.json"));
+    assert_eq!(preds.as_object().unwrap().len(), 626);
+    let mut same = 0;
+    for (id, p) in ref_preds.as_object().unwrap() {
+        let near_tie = ref_odds[id].as_f64().unwrap().abs() < 1e-3;
+        if !near_tie && preds[id] == *p {
+            same += 1;
+        }
+        assert!(
+            (odds[id].as_f64().unwrap() - ref_odds[id].as_f64().unwrap()).abs() < 2e-4,
+            "{id}"
+        );
+        let e = &nbest[id][0];
+        assert!(
+            e["start_logit"].is_number()
+                && e["end_logit"].is_number()
+                && e["probability"].is_number()
+        );
+    }
+    // The engine test checks near-ties precisely; here nearly all must agree.
+    assert!(
+        same >= 620,
+        "only {same} of 626 predictions equal the reference"
+    );
+    // And the files score.
+    let ev = megaqa()
+        .args([
+            "evaluate",
+            "--json",
+            "--data",
+            &fx("squad/dev-v2.0-two-articles.json"),
+            "--predictions",
+        ])
+        .arg(out.join("predictions.json"))
+        .arg("--na-prob-file")
+        .arg(out.join("null_odds.json"))
+        .output()
+        .unwrap();
+    assert!(ev.status.success());
+    let j: Value = serde_json::from_slice(&ev.stdout).unwrap();
+    assert_eq!(j["total"], 626);
+    assert!(j["best_f1_thresh"].is_number());
+}
+
+#[test]
+fn evaluate_prints_the_official_keys() {
+    let cases = read_json(&root().join("tests/fixtures/text/scoring.json"));
+    let case = cases
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "with-na-probs")
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (p, n) = (dir.path().join("p.json"), dir.path().join("n.json"));
+    std::fs::write(&p, case["preds"].to_string()).unwrap();
+    std::fs::write(&n, case["na_probs"].to_string()).unwrap();
+    let out = megaqa()
+        .args([
+            "evaluate",
+            "--json",
+            "--data",
+            &fx("squad/dev-v2.0-two-articles.json"),
+        ])
+        .arg("--predictions")
+        .arg(&p)
+        .arg("--na-prob-file")
+        .arg(&n)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let ours: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let theirs = case["expected"].as_object().unwrap();
+    assert_eq!(
+        ours.as_object().unwrap().keys().collect::<Vec<_>>(),
+        theirs.keys().collect::<Vec<_>>()
+    );
+    for (k, v) in theirs {
+        assert!(
+            (ours[k].as_f64().unwrap() - v.as_f64().unwrap()).abs() < 1e-9,
+            "{k}"
+        );
+    }
+}
+
+/// A small SQuAD file: the first paragraph of the two-article file.
+fn mini_squad(dir: &Path) -> PathBuf {
+    let full = read_json(&root().join("tests/fixtures/squad/dev-v2.0-two-articles.json"));
+    let para = &full["data"][0]["paragraphs"][0];
+    let mini = serde_json::json!({"version": "v2.0", "data": [{"title": "Normans", "paragraphs": [para]}]});
+    let path = dir.join("mini.json");
+    std::fs::write(&path, mini.to_string()).unwrap();
+    path
+}
+
+#[test]
+fn parity_cpu_vs_wgpu_passes_and_a_doctored_file_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = mini_squad(dir.path());
+    let export = dir.path().join("wgpu-results.json");
+    let m = fx("models/megatron-tiny");
+    megaqa()
+        .args([
+            "parity",
+            "--model",
+            &m,
+            "--device-a",
+            "wgpu",
+            "--device-b",
+            "cpu",
+            "--tolerance",
+            "1e-4",
+            "--data",
+        ])
+        .arg(&data)
+        .arg("--export")
+        .arg(&export)
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("parity: ok")
+                .and(predicate::str::contains("identical answers")),
+        );
+    // The exported file passes against a fresh CPU run...
+    megaqa()
+        .args([
+            "parity",
+            "--model",
+            &m,
+            "--device-a",
+            "cpu",
+            "--tolerance",
+            "1e-4",
+            "--data",
+        ])
+        .arg(&data)
+        .arg("--against")
+        .arg(&export)
+        .assert()
+        .success();
+    // ...and fails once one logit is doctored.
+    let mut doctored = read_json(&export);
+    let v = doctored["results"][3]["start_logits"][0][20]
+        .as_f64()
+        .unwrap();
+    doctored["results"][3]["start_logits"][0][20] = Value::from(v + 0.5);
+    let bad = dir.path().join("doctored.json");
+    std::fs::write(&bad, doctored.to_string()).unwrap();
+    megaqa()
+        .args([
+            "parity",
+            "--model",
+            &m,
+            "--device-a",
+            "cpu",
+            "--tolerance",
+            "1e-4",
+            "--data",
+        ])
+        .arg(&data)
+        .arg("--against")
+        .arg(&bad)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("parity failed"));
+    // A results file of another model is refused.
+    fails_cleanly(
+        megaqa()
+            .args([
+                "parity",
+                "--model",
+                &fx("models/bert-tiny"),
+                "--device-a",
+                "cpu",
+                "--data",
+            ])
+            .arg(&data)
+            .arg("--against")
+            .arg(&export),
+        "another model",
+    );
+}
+
+#[test]
+fn bench_reports_the_keys_scripts_read() {
+    let out = megaqa()
+        .args([
+            "bench",
+            "--model",
+            &fx("models/megatron-tiny"),
+            "--device",
+            "cpu",
+            "--seq-len",
+            "128",
+            "--batch-size",
+            "2",
+            "--runs",
+            "2",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for k in ["load_s", "windows_per_s", "tokens_per_s", "peak_rss_mb"] {
+        assert!(j[k].as_f64().unwrap() > 0.0, "{k}");
+    }
+}
