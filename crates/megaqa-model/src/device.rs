@@ -94,10 +94,10 @@ pub fn best() -> Opened {
         return o;
     }
     #[cfg(feature = "wgpu")]
-    if let Ok(o) = open_named(DeviceKind::Wgpu) {
-        if o.device.identity().is_some_and(|i| i.physical.is_some()) {
-            return o;
-        }
+    if let Ok(o) = open_named(DeviceKind::Wgpu)
+        && o.device.identity().is_some_and(|i| i.physical.is_some())
+    {
+        return o;
     }
     open_named(DeviceKind::Cpu).expect("the CPU backend always opens")
 }

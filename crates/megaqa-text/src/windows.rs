@@ -30,7 +30,7 @@ impl Default for WindowConfig {
 impl WindowConfig {
     /// Context tokens a window holds when the question is as long as allowed.
     pub fn validate(&self) -> Result<(), String> {
-        let room = self.max_len.checked_sub(self.max_query + 3).unwrap_or(0);
+        let room = self.max_len.saturating_sub(self.max_query + 3);
         if room <= self.stride {
             return Err(format!(
                 "windows of {} tokens with questions of up to {} tokens leave {room} context tokens, which must exceed the stride of {}",

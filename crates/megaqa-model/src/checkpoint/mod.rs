@@ -137,7 +137,8 @@ impl Checkpoint {
             };
             metadata.insert("megaqa.tokenizer".to_string(), tok.to_string());
         }
-        let mut data: Vec<(String, (::safetensors::Dtype, Vec<usize>, Vec<u8>))> = Vec::new();
+        // (name, dtype, shape, little-endian bytes) for the serializer's views.
+        let mut data: Vec<(String, ::safetensors::Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
         for (name, t) in &self.weights {
             let values = t.to_f32().unwrap_or_default();
             let (dtype, bytes) = if f16 {
@@ -154,11 +155,11 @@ impl Checkpoint {
                     values.iter().flat_map(|v| v.to_le_bytes()).collect(),
                 )
             };
-            data.push((name.clone(), (dtype, t.shape.clone(), bytes)));
+            data.push((name.clone(), dtype, t.shape.clone(), bytes));
         }
         let views: Vec<(String, ::safetensors::tensor::TensorView<'_>)> = data
             .iter()
-            .map(|(n, (d, s, b))| {
+            .map(|(n, d, s, b)| {
                 ::safetensors::tensor::TensorView::new(*d, s.clone(), b)
                     .map(|v| (n.clone(), v))
                     .map_err(|e| LoadError::invalid(&self.origin, e.to_string()))

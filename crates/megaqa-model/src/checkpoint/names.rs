@@ -48,6 +48,9 @@ impl QkvLayout {
 /// Tensors by canonical name.
 pub type Weights = BTreeMap<String, RawTensor>;
 
+/// A tensor with the name the file gives it.
+type NamedTensor = (String, RawTensor);
+
 pub fn detect_naming(names: &[&String]) -> Naming {
     if names.iter().any(|n| n.contains("language_model.")) {
         Naming::Megatron
@@ -252,7 +255,7 @@ pub fn canonicalize(
 ) -> Result<Weights, LoadError> {
     let mut out = Weights::new();
     // HF's separate projections, gathered per (layer, param) as [q, k, v].
-    let mut parts: BTreeMap<(usize, String), [Option<(String, RawTensor)>; 3]> = BTreeMap::new();
+    let mut parts: BTreeMap<(usize, String), [Option<NamedTensor>; 3]> = BTreeMap::new();
     for (name, tensor) in tensors {
         let target = match naming {
             Naming::HuggingFace => hf_target(&name, cfg),
