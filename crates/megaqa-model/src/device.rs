@@ -41,9 +41,16 @@ pub fn open(kind: DeviceKind) -> Result<Device, String> {
     match kind {
         DeviceKind::Cpu => Ok(Device::flex()),
         #[cfg(feature = "wgpu")]
-        DeviceKind::Wgpu => Device::wgpu_options()
-            .init()
-            .map_err(|e| format!("wgpu: no usable adapter: {e}")),
+        DeviceKind::Wgpu => {
+            // Burn registers the wgpu runtime once per process; later opens reuse it.
+            static WGPU: std::sync::OnceLock<Result<Device, String>> = std::sync::OnceLock::new();
+            WGPU.get_or_init(|| {
+                Device::wgpu_options()
+                    .init()
+                    .map_err(|e| format!("wgpu: no usable adapter: {e}"))
+            })
+            .clone()
+        }
         #[cfg(not(feature = "wgpu"))]
         DeviceKind::Wgpu => Err("this build has no wgpu support (cargo feature `wgpu`)".into()),
         #[cfg(feature = "cuda")]

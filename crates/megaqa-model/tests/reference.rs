@@ -14,6 +14,7 @@ fn check_logits(model: &QaModel, dev: &Device, exp: &Expected, input: &str, key:
     let out = model.run(&batch, dev).unwrap();
     let ds = max_diff(&out.start, &exp.f32(&format!("{key}.start")));
     let de = max_diff(&out.end, &exp.f32(&format!("{key}.end")));
+    eprintln!("{key} on {input}: max |d start| {ds:.2e}, max |d end| {de:.2e}");
     assert!(
         ds < TOL && de < TOL,
         "{key} on {input}: max |d start| {ds}, max |d end| {de}"
@@ -104,6 +105,7 @@ fn real_minilm_hidden_states_match_transformers() {
     let exp = Expected::load();
     let hidden = model.hidden_states(&exp.batch("minilm"), &dev).unwrap();
     let d = max_diff(&hidden, &exp.f32("minilm.hidden"));
+    eprintln!("MiniLM last hidden state: max |d| = {d:.2e}");
     assert!(d < TOL, "MiniLM last hidden state: max |d| = {d}");
 }
 
@@ -118,4 +120,24 @@ fn converted_file_round_trips() {
     assert_eq!(back.tokenizer, ckpt.tokenizer);
     let model = QaModel::from_weights(&back.config, back.weights, &dev, DType::F32);
     check_logits(&model, &dev, &exp, "input_a", "megatron.a");
+}
+
+#[test]
+fn f16_runs_where_the_device_supports_it() {
+    let exp = Expected::load();
+    for kind in [DeviceKind::Cpu, DeviceKind::Wgpu] {
+        let dev = device::open(kind).unwrap();
+        if !device::supports_f16(&dev) {
+            eprintln!("{kind}: no f16, skipped");
+            continue;
+        }
+        let ckpt = Checkpoint::open(fixture("megatron-tiny")).unwrap();
+        let model = QaModel::from_weights(&ckpt.config, ckpt.weights, &dev, DType::F16);
+        let out = model.run(&exp.batch("input_a"), &dev).unwrap();
+        let d = max_diff(&out.start, &exp.f32("megatron.a.start"))
+            .max(max_diff(&out.end, &exp.f32("megatron.a.end")));
+        eprintln!("{kind} f16: max |d logit| vs f32 reference = {d}");
+        // f16 keeps ~3 significant digits; logits here are of order 1-10.
+        assert!(d < 1e-2, "{kind} f16: max |d| {d}");
+    }
 }
