@@ -34,16 +34,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         );
     }
     let (b, s) = (a.batch_size.max(1), a.seq_len);
-    let vocab = cfg.vocab_size.min(30522) as i64;
-    let batch = Batch {
-        batch: b,
-        seq: s,
-        input_ids: (0..(b * s) as i64)
-            .map(|i| 1000 + (i * 7919) % (vocab - 1000))
-            .collect(),
-        token_types: (0..b * s).map(|i| i64::from(i % s >= s / 8)).collect(),
-        mask: vec![1; b * s],
-    };
+    let batch = Batch::synthetic(b, s, cfg.vocab_size.min(30522));
     model
         .run(&batch, &opened.device)
         .map_err(anyhow::Error::msg)?; // warm-up (and kernel compilation)

@@ -1,6 +1,5 @@
 //! What the commands share: device choice, model loading, atomic files.
 
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -42,27 +41,10 @@ pub fn load_engine(path: &Path, opened: &Opened) -> Result<Engine> {
     Ok(Engine::new(ckpt, opened.device.clone(), DType::F32)?)
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
+/// Writes `bytes` to `path` atomically (temp file + rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("{}: cannot write", path.display()))
+    megaqa::text::output::write_atomic(path, bytes)
+        .with_context(|| format!("{}: cannot write", path.display()))
 }
 
 pub fn read_text(path: &Path) -> Result<String> {

@@ -35,13 +35,7 @@ fn main() {
     let model = QaModel::random(&cfg, &dev, DType::F32, 7);
     let params = model.num_params();
     let build_s = t0.elapsed().as_secs_f64();
-    let batch = Batch {
-        batch: 1,
-        seq,
-        input_ids: (0..seq as i64).map(|i| 1000 + i * 7).collect(),
-        token_types: (0..seq).map(|i| i64::from(i >= 20)).collect(),
-        mask: vec![1; seq],
-    };
+    let batch = Batch::synthetic(1, seq, 30522);
     model.run(&batch, &dev).unwrap(); // warm-up
     let mut times = Vec::new();
     for _ in 0..runs {

@@ -25,6 +25,24 @@ pub struct Logits {
 }
 
 impl Batch {
+    /// `batch` full windows of `seq` tokens with varied ids below `vocab` (at least
+    /// 2000): the first eighth of each window is type 0 (the "question"), the rest
+    /// type 1. For benchmarks and shape tests.
+    pub fn synthetic(batch: usize, seq: usize, vocab: usize) -> Self {
+        let span = vocab.saturating_sub(1000).max(1) as i64;
+        Self {
+            batch,
+            seq,
+            input_ids: (0..(batch * seq) as i64)
+                .map(|i| 1000 + (i * 7919) % span)
+                .collect(),
+            token_types: (0..batch * seq)
+                .map(|i| i64::from(i % seq >= seq / 8))
+                .collect(),
+            mask: vec![1; batch * seq],
+        }
+    }
+
     /// Checks the lengths and that every id fits the model.
     pub fn validate(&self, model: &QaModel) -> Result<(), String> {
         let n = self.batch * self.seq;

@@ -10,13 +10,7 @@ fn megatron_345m_shape_runs_a_384_token_window_on_cpu() {
     let dev = Device::flex();
     let model = QaModel::random(&cfg, &dev, DType::F32, 7);
     let seq = 384;
-    let batch = Batch {
-        batch: 1,
-        seq,
-        input_ids: (0..seq as i64).map(|i| 1000 + i * 7).collect(),
-        token_types: (0..seq).map(|i| i64::from(i >= 20)).collect(),
-        mask: vec![1; seq],
-    };
+    let batch = Batch::synthetic(1, seq, 30522);
     let out = model.run(&batch, &dev).unwrap();
     assert_eq!((out.start.len(), out.end.len()), (seq, seq));
     assert!(out.start.iter().chain(&out.end).all(|v| v.is_finite()));

@@ -50,6 +50,13 @@ pub fn nbest_json(preds: &[(String, Prediction)]) -> Value {
 
 /// Writes `value` as pretty JSON to `path` through a temporary file and a rename.
 pub fn write_json_atomic(path: &Path, value: &Value) -> std::io::Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(value)?;
+    bytes.push(b'\n');
+    write_atomic(path, &bytes)
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -61,8 +68,7 @@ pub fn write_json_atomic(path: &Path, value: &Value) -> std::io::Result<()> {
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
-        serde_json::to_writer_pretty(&mut f, value)?;
-        f.write_all(b"\n")?;
+        f.write_all(bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)
     })();
@@ -70,4 +76,28 @@ pub fn write_json_atomic(path: &Path, value: &Value) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_whole_files_and_leaves_no_temp() {
+        let dir = std::env::temp_dir().join(format!("megaqa-atomic-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("predictions.json");
+        write_json_atomic(&path, &json!({"a": "x"})).unwrap();
+        write_json_atomic(&path, &json!({"b": "y"})).unwrap();
+        let back: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(back, json!({"b": "y"}));
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            1,
+            "no temp file left"
+        );
+        // A folder that does not exist: an error, and nothing written.
+        assert!(write_atomic(&dir.join("missing/x.json"), b"{}").is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
