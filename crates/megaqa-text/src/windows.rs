@@ -106,6 +106,24 @@ impl QaTokenizer {
         self.pair_windows(question, self.encode_context(context)?)
     }
 
+    /// The windows for many (question, context) pairs. Consecutive pairs about the
+    /// same passage (as in SQuAD files) share one tokenization of it.
+    pub fn windows_many(&self, items: &[(&str, &str)]) -> Result<Vec<Vec<Window>>, WindowError> {
+        let mut out = Vec::with_capacity(items.len());
+        let mut cached: Option<(&str, EncodedContext)> = None;
+        for &(question, context) in items {
+            let reuse = cached
+                .as_ref()
+                .is_some_and(|(prev, _)| std::ptr::eq(*prev, context) || *prev == context);
+            if !reuse {
+                cached = Some((context, self.encode_context(context)?));
+            }
+            let (_, encoded) = cached.as_ref().expect("set above");
+            out.push(self.windows_for(question, encoded)?);
+        }
+        Ok(out)
+    }
+
     /// The windows for one question over an already tokenized context.
     pub fn windows_for(
         &self,

@@ -1,6 +1,6 @@
 use burn::tensor::{DType, Device};
 use megaqa_model::{Batch, Checkpoint, LoadError, QaModel, TokenizerFiles};
-use megaqa_text::windows::{EncodedContext, WindowError};
+use megaqa_text::windows::WindowError;
 use megaqa_text::{
     DecodeConfig, Prediction, QaTokenizer, Window, WindowConfig, WindowLogits, decode,
 };
@@ -122,20 +122,7 @@ impl Engine {
         batch_size: usize,
     ) -> Result<Vec<Answered>, EngineError> {
         let t0 = Instant::now();
-        // Questions about the same passage (consecutive in SQuAD files) share one
-        // tokenization of it.
-        let mut windows: Vec<Vec<Window>> = Vec::with_capacity(items.len());
-        let mut cached: Option<(&str, EncodedContext)> = None;
-        for (q, c) in items {
-            if cached
-                .as_ref()
-                .is_none_or(|(prev, _)| !(std::ptr::eq(*prev, *c) || prev == c))
-            {
-                cached = Some((c, self.tokenizer.encode_context(c)?));
-            }
-            let ctx = &cached.as_ref().expect("set above").1;
-            windows.push(self.tokenizer.windows_for(q, ctx)?);
-        }
+        let windows = self.tokenizer.windows_many(items)?;
         let tokenize_ms = t0.elapsed().as_secs_f64() * 1e3;
         let t1 = Instant::now();
         let flat: Vec<&Window> = windows.iter().flatten().collect();
