@@ -29,6 +29,8 @@ pub enum Command {
     Convert(ConvertArgs),
     /// Measure load time, windows/s, tokens/s and peak memory.
     Bench(BenchArgs),
+    /// Fine-tune on SQuAD-format data; DIR then works as `--model DIR` everywhere.
+    Train(TrainArgs),
 }
 
 #[derive(Args, Clone)]
@@ -166,4 +168,66 @@ pub struct BenchArgs {
     pub runs: usize,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// A QA checkpoint, or a pretrained encoder without a QA head (any format `--model` reads).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// SQuAD-format training data (nested, flat or JSON lines).
+    #[arg(long)]
+    pub train: PathBuf,
+    /// Output directory: checkpoints, metrics.jsonl, loss.svg.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Scored with the official SQuAD v2.0 metrics after every epoch.
+    #[arg(long)]
+    pub eval: Option<PathBuf>,
+    #[arg(long, default_value_t = 2)]
+    pub epochs: u64,
+    /// Windows per micro-batch.
+    #[arg(long, default_value_t = 12)]
+    pub batch_size: usize,
+    /// Micro-batches per optimizer update.
+    #[arg(long, default_value_t = 1)]
+    pub grad_accum: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 3e-5)]
+    pub lr: f64,
+    /// Share of updates spent warming the learning rate up from 0.
+    #[arg(long, default_value_t = 0.0)]
+    pub warmup_ratio: f64,
+    /// AdamW weight decay (not applied to biases and LayerNorm scales).
+    #[arg(long, default_value_t = 0.01)]
+    pub weight_decay: f64,
+    /// Clip the global gradient norm to this (0: no clipping).
+    #[arg(long, default_value_t = 1.0)]
+    pub max_grad_norm: f64,
+    /// Stop after this many updates (overrides --epochs).
+    #[arg(long)]
+    pub max_steps: Option<u64>,
+    #[arg(long, default_value_t = 384)]
+    pub max_seq_len: usize,
+    #[arg(long, default_value_t = 128)]
+    pub doc_stride: usize,
+    /// f32, f16 (16-bit weights and compute) or mixed (16-bit compute, f32 master weights).
+    #[arg(long, default_value = "f32")]
+    pub precision: String,
+    #[arg(long, default_value_t = 0.1)]
+    pub dropout: f64,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// cpu, wgpu, or cuda (where built with it). Default: the best one available.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Save a checkpoint every N updates (and at the end).
+    #[arg(long, default_value_t = 500)]
+    pub save_every: u64,
+    /// Log the loss every N updates.
+    #[arg(long, default_value_t = 10)]
+    pub log_every: u64,
+    /// Continue the run saved in --out (with its saved settings).
+    #[arg(long)]
+    pub resume: bool,
 }

@@ -10,6 +10,7 @@ mod evaluate;
 mod parity;
 mod predict;
 mod shared;
+mod train;
 
 use std::process::ExitCode;
 
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
         args::Command::Parity(a) => parity::run(a),
         args::Command::Convert(a) => convert::run(a),
         args::Command::Bench(a) => bench::run(a),
+        args::Command::Train(a) => train::run(a),
     };
     match result {
         Ok(code) => code,

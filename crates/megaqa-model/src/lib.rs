@@ -9,6 +9,8 @@ pub mod device;
 #[cfg(feature = "network")]
 pub mod network;
 #[cfg(feature = "network")]
+pub mod params;
+#[cfg(feature = "network")]
 pub mod runner;
 
 pub use checkpoint::{Checkpoint, LoadError, TokenizerFiles};

@@ -4,7 +4,7 @@
 
 use burn::module::{Module, Param};
 use burn::nn::{Embedding, LayerNorm, LayerNormConfig, Linear};
-use burn::tensor::activation::{gelu, gelu_approximate, relu};
+use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax};
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, DType, Device, Distribution, Int, Tensor, TensorData};
@@ -49,6 +49,20 @@ pub struct QaModel {
     pub qa: Linear,
     #[module(skip)]
     pub config: ModelConfig,
+    /// Dropout probability, applied only while training (tensors on an autodiff
+    /// device) and only when above 0; inference never drops anything.
+    #[module(skip)]
+    pub dropout: f64,
+}
+
+/// Inverted dropout, as `torch.nn.Dropout` in training mode: zero with probability
+/// `p`, scale the rest by `1/(1-p)`. A no-op outside training.
+fn dropout<const D: usize>(x: Tensor<D>, p: f64) -> Tensor<D> {
+    if p <= 0.0 || !x.is_autodiff() {
+        return x;
+    }
+    let keep = x.random_like(Distribution::Bernoulli(1.0 - p));
+    x * keep * (1.0 / (1.0 - p))
 }
 
 impl QaModel {
@@ -70,13 +84,14 @@ impl QaModel {
         if let Some(ln) = &self.embeddings.ln {
             x = ln.forward(x);
         }
+        x = dropout(x, self.dropout);
         // true = masked out, broadcast over heads and query positions.
         let masked: Tensor<4, Bool> =
             mask.equal_elem(0)
                 .reshape([batch, 1, 1, seq])
                 .expand([batch, cfg.num_heads, seq, seq]);
         for layer in &self.layers {
-            x = layer.forward(x, masked.clone(), cfg);
+            x = layer.forward(x, masked.clone(), cfg, self.dropout);
         }
         match &self.final_ln {
             Some(ln) => ln.forward(x),
@@ -105,17 +120,33 @@ impl QaModel {
 }
 
 impl EncoderLayer {
-    fn forward(&self, x: Tensor<3>, masked: Tensor<4, Bool>, cfg: &ModelConfig) -> Tensor<3> {
+    fn forward(
+        &self,
+        x: Tensor<3>,
+        masked: Tensor<4, Bool>,
+        cfg: &ModelConfig,
+        p: f64,
+    ) -> Tensor<3> {
+        // Dropout sits where BERT and Megatron-BERT put it: on the attention
+        // probabilities and on each sublayer's output before the residual add.
         if cfg.pre_layer_norm {
-            let x = x.clone() + self.attention(self.ln1.forward(x), masked, cfg);
-            x.clone() + self.mlp(self.ln2.forward(x), cfg)
+            let x = x.clone() + dropout(self.attention(self.ln1.forward(x), masked, cfg, p), p);
+            x.clone() + dropout(self.mlp(self.ln2.forward(x), cfg), p)
         } else {
-            let x = self.ln1.forward(x.clone() + self.attention(x, masked, cfg));
-            self.ln2.forward(x.clone() + self.mlp(x, cfg))
+            let x = self
+                .ln1
+                .forward(x.clone() + dropout(self.attention(x, masked, cfg, p), p));
+            self.ln2.forward(x.clone() + dropout(self.mlp(x, cfg), p))
         }
     }
 
-    fn attention(&self, x: Tensor<3>, masked: Tensor<4, Bool>, cfg: &ModelConfig) -> Tensor<3> {
+    fn attention(
+        &self,
+        x: Tensor<3>,
+        masked: Tensor<4, Bool>,
+        cfg: &ModelConfig,
+        p: f64,
+    ) -> Tensor<3> {
         let [batch, seq, hidden] = x.dims();
         let (heads, head_dim) = (cfg.num_heads, cfg.head_dim());
         let split = |t: Tensor<3>| t.reshape([batch, seq, heads, head_dim]).swap_dims(1, 2);
@@ -125,14 +156,22 @@ impl EncoderLayer {
             qkv.next().unwrap(),
             qkv.next().unwrap(),
         );
-        let context = attention(
-            q,
-            k,
-            v,
-            Some(masked),
-            None,
-            AttentionModuleOptions::default(),
-        );
+        let context = if p > 0.0 && q.is_autodiff() {
+            // Training with dropout: the fused op has no dropout on the probabilities,
+            // so spell attention out as the reference does.
+            let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (head_dim as f64).sqrt());
+            let scores = scores.mask_fill(masked, f32::MIN);
+            dropout(softmax(scores, 3), p).matmul(v)
+        } else {
+            attention(
+                q,
+                k,
+                v,
+                Some(masked),
+                None,
+                AttentionModuleOptions::default(),
+            )
+        };
         self.attn_out
             .forward(context.swap_dims(1, 2).reshape([batch, seq, hidden]))
     }
@@ -172,14 +211,7 @@ impl Source for FromWeights<'_> {
         drop(raw);
         let mut shape = shape;
         if let (true, [rows, cols]) = (transpose, shape.as_slice()) {
-            let (rows, cols) = (*rows, *cols);
-            let mut t = vec![0f32; values.len()];
-            for r in 0..rows {
-                for c in 0..cols {
-                    t[c * rows + r] = values[r * cols + c];
-                }
-            }
-            values = t;
+            values = crate::params::transpose(&values, *rows, *cols);
             shape.swap(0, 1);
         }
         if name == "embeddings.word" {
@@ -282,6 +314,7 @@ fn build(
         final_ln,
         qa,
         config: cfg.clone(),
+        dropout: 0.0,
     }
 }
 

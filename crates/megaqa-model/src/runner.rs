@@ -78,7 +78,8 @@ impl Batch {
         Ok(())
     }
 
-    fn tensors(&self, device: &Device) -> [Tensor<2, Int>; 3] {
+    /// The ids, token types and mask as tensors on `device`.
+    pub fn tensors(&self, device: &Device) -> [Tensor<2, Int>; 3] {
         let t = |v: &Vec<i64>| {
             Tensor::<2, Int>::from_data(TensorData::new(v.clone(), [self.batch, self.seq]), device)
         };

@@ -8,9 +8,11 @@ pub mod scoring;
 pub mod sentence;
 pub mod squad;
 pub mod tokenizer;
+pub mod training;
 pub mod windows;
 
 pub use decode::{Answer, DecodeConfig, NbestEntry, Prediction, WindowLogits, decode};
 pub use squad::{Dataset, Example, SquadError};
 pub use tokenizer::{QaTokenizer, TokenizerError};
+pub use training::{TrainFeature, train_features};
 pub use windows::{Window, WindowConfig};

@@ -2,7 +2,7 @@ use burn::tensor::{DType, Device};
 use megaqa_model::{Batch, Checkpoint, LoadError, QaModel, TokenizerFiles};
 use megaqa_text::windows::WindowError;
 use megaqa_text::{
-    DecodeConfig, Prediction, QaTokenizer, Window, WindowConfig, WindowLogits, decode,
+    DecodeConfig, Example, Prediction, QaTokenizer, Window, WindowConfig, WindowLogits, decode,
 };
 use sha2::{Digest, Sha256};
 use web_time::Instant;
@@ -59,8 +59,12 @@ pub struct Engine {
     pub model_sha256: String,
 }
 
-fn tokenizer_of(origin: &str, files: &TokenizerFiles) -> Result<QaTokenizer, EngineError> {
-    let cfg = WindowConfig::default();
+/// The tokenizer a checkpoint carries, making windows of the given geometry.
+pub(crate) fn tokenizer_of(
+    origin: &str,
+    files: &TokenizerFiles,
+    cfg: WindowConfig,
+) -> Result<QaTokenizer, EngineError> {
     match files {
         TokenizerFiles::Vocab { vocab, lowercase } => {
             QaTokenizer::from_vocab(vocab, *lowercase, cfg)
@@ -93,7 +97,7 @@ impl Engine {
             .tokenizer
             .as_ref()
             .ok_or_else(|| EngineError::NoTokenizer(ckpt.origin.clone()))?;
-        let tokenizer = tokenizer_of(&ckpt.origin, files)?;
+        let tokenizer = tokenizer_of(&ckpt.origin, files, WindowConfig::default())?;
         if tokenizer.vocab_size() > ckpt.config.vocab_size {
             return Err(EngineError::VocabMismatch {
                 origin: ckpt.origin.clone(),
@@ -157,6 +161,23 @@ impl Engine {
             });
         }
         Ok(out)
+    }
+
+    /// Predictions for SQuAD examples, by id.
+    pub fn predict_examples(
+        &self,
+        examples: &[Example],
+        batch_size: usize,
+    ) -> Result<Vec<(String, Prediction)>, EngineError> {
+        let items: Vec<(&str, &str)> = examples
+            .iter()
+            .map(|e| (e.question.as_str(), &*e.context))
+            .collect();
+        Ok(examples
+            .iter()
+            .zip(self.answer_many(&items, batch_size)?)
+            .map(|(e, a)| (e.id.clone(), a.prediction))
+            .collect())
     }
 
     /// One question over one passage.
@@ -227,7 +248,7 @@ impl Engine {
     }
 }
 
-fn make_batch(windows: &[&Window]) -> Batch {
+pub(crate) fn make_batch(windows: &[&Window]) -> Batch {
     let seq = windows.iter().map(|w| w.len()).max().unwrap_or(0);
     let mut batch = Batch {
         batch: windows.len(),

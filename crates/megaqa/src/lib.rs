@@ -1,9 +1,13 @@
 //! The megaqa engine: question + passage -> windows (text crate) -> batched
 //! network (model crate) -> decoded answer. The CLI and the browser app both run
-//! this code; nothing here touches files or the terminal.
+//! this code. Nothing here touches the terminal; only `train` writes files (its
+//! checkpoints).
 
 mod engine;
 mod results;
+
+#[cfg(feature = "train")]
+pub mod train;
 
 pub use engine::{Answered, Engine, EngineError, Timings};
 pub use megaqa_model as model;

@@ -20,6 +20,10 @@ pub use tensor::{DType, RawTensor};
 
 use crate::config::ModelConfig;
 
+/// The file in a `megaqa train` output directory that holds the model (converted
+/// format), so that the directory itself opens as a checkpoint.
+pub const TRAINED_FILE: &str = "megaqa.safetensors";
+
 /// Which kind of file a checkpoint came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -69,6 +73,11 @@ impl Checkpoint {
         let path = path.as_ref();
         let file = path.display().to_string();
         if path.is_dir() {
+            // A `megaqa train` output directory: its checkpoint is one converted file.
+            let trained = path.join(TRAINED_FILE);
+            if trained.is_file() && !path.join("config.json").is_file() {
+                return Self::open(trained);
+            }
             return hf::open_dir(path);
         }
         if path
@@ -121,7 +130,20 @@ impl Checkpoint {
 
     /// Writes the checkpoint as one self-contained safetensors file (the converted format).
     pub fn to_converted_bytes(&self, f16: bool) -> Result<Vec<u8>, LoadError> {
-        let mut metadata = std::collections::HashMap::new();
+        self.to_converted_bytes_with(f16, &[])
+    }
+
+    /// [`Checkpoint::to_converted_bytes`] with more `key = value` strings in the
+    /// metadata (readers ignore keys they do not know).
+    pub fn to_converted_bytes_with(
+        &self,
+        f16: bool,
+        extra: &[(&str, String)],
+    ) -> Result<Vec<u8>, LoadError> {
+        let mut metadata: std::collections::HashMap<String, String> = extra
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
         metadata.insert("megaqa.format".to_string(), "1".to_string());
         let config = serde_json::to_string(&self.config)
             .map_err(|e| LoadError::invalid(&self.origin, e.to_string()))?;

@@ -1,0 +1,170 @@
+//! The network's parameters under their canonical checkpoint names (see
+//! `checkpoint::names`), for visitors that need names: export to a checkpoint,
+//! and the optimizer, whose state is saved and resumed by name.
+
+use std::sync::Arc;
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::Tensor;
+
+use crate::checkpoint::{DType, RawTensor, Weights};
+use crate::network::QaModel;
+
+/// The module path of the parameter being visited, as Burn's visitors announce it
+/// (`layers.3.qkv.weight`, `embeddings.ln.gamma`).
+#[derive(Debug, Default, Clone)]
+pub struct PathStack(Vec<String>);
+
+impl PathStack {
+    pub fn enter(&mut self, name: &str) {
+        self.0.push(name.to_string());
+    }
+
+    pub fn exit(&mut self) {
+        self.0.pop();
+    }
+
+    /// The canonical name of the parameter at this path, and whether its values are
+    /// stored transposed relative to Burn (Linear weights: Burn `[in, out]`,
+    /// checkpoints `[out, in]`).
+    pub fn canonical(&self) -> (String, bool) {
+        canonical(&self.0)
+    }
+}
+
+/// Canonical name for a Burn module path; see [`PathStack::canonical`].
+pub fn canonical(path: &[String]) -> (String, bool) {
+    let joined = path.join(".");
+    if let Some(table) = joined
+        .strip_prefix("embeddings.")
+        .and_then(|rest| rest.strip_suffix(".weight"))
+        .filter(|t| matches!(*t, "word" | "position" | "token_type"))
+    {
+        return (format!("embeddings.{table}"), false);
+    }
+    if let Some(module) = joined.strip_suffix(".gamma") {
+        return (format!("{module}.weight"), false);
+    }
+    if let Some(module) = joined.strip_suffix(".beta") {
+        return (format!("{module}.bias"), false);
+    }
+    let transpose = joined.ends_with(".weight");
+    (joined, transpose)
+}
+
+/// Whether AdamW's weight decay applies to a canonical parameter: matrices yes;
+/// biases and LayerNorm scales no (as HF `Trainer` and NeMo group them).
+pub fn decays(canonical_name: &str) -> bool {
+    !(canonical_name.ends_with(".bias")
+        || canonical_name.contains("ln.")
+        || canonical_name.contains("ln1.")
+        || canonical_name.contains("ln2."))
+}
+
+/// Row-major `[rows, cols]` values transposed.
+pub fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0f32; values.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = values[r * cols + c];
+        }
+    }
+    t
+}
+
+struct Exporter {
+    path: PathStack,
+    out: Weights,
+    error: Option<String>,
+}
+
+impl ModuleVisitor for Exporter {
+    fn enter_module(&mut self, name: &str, _: &str) {
+        self.path.enter(name);
+    }
+
+    fn exit_module(&mut self, _: &str, _: &str) {
+        self.path.exit();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let (name, transposed) = self.path.canonical();
+        let tensor = param.val();
+        let mut shape = tensor.dims().to_vec();
+        let values = match tensor.into_data().convert::<f32>().try_into_vec::<f32>() {
+            Ok(v) => v,
+            Err(e) => {
+                self.error.get_or_insert(format!("{name}: {e:?}"));
+                return;
+            }
+        };
+        let values = if transposed && D == 2 {
+            let t = transpose(&values, shape[0], shape[1]);
+            shape.swap(0, 1);
+            t
+        } else {
+            values
+        };
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let raw = RawTensor::view(DType::F32, shape, Arc::new(bytes), 0)
+            .expect("the buffer holds exactly the tensor");
+        self.out.insert(name, raw);
+    }
+}
+
+impl QaModel {
+    /// Every parameter in f32 under its canonical name, in checkpoint layout: what
+    /// `Checkpoint::to_converted_bytes` writes and `QaModel::from_weights` reads back.
+    /// Reads the device synchronously (native only).
+    pub fn to_weights(&self) -> Result<Weights, String> {
+        let mut ex = Exporter {
+            path: PathStack::default(),
+            out: Weights::new(),
+            error: None,
+        };
+        self.visit(&mut ex);
+        match ex.error {
+            Some(e) => Err(format!("reading parameter {e}")),
+            None => Ok(ex.out),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Vec<String> {
+        s.split('.').map(str::to_string).collect()
+    }
+
+    #[test]
+    fn burn_paths_map_to_canonical_names() {
+        assert_eq!(
+            canonical(&p("embeddings.word.weight")),
+            ("embeddings.word".into(), false)
+        );
+        assert_eq!(
+            canonical(&p("layers.3.qkv.weight")),
+            ("layers.3.qkv.weight".into(), true)
+        );
+        assert_eq!(
+            canonical(&p("layers.3.qkv.bias")),
+            ("layers.3.qkv.bias".into(), false)
+        );
+        assert_eq!(
+            canonical(&p("final_ln.gamma")),
+            ("final_ln.weight".into(), false)
+        );
+        assert_eq!(
+            canonical(&p("embeddings.ln.beta")),
+            ("embeddings.ln.bias".into(), false)
+        );
+        assert!(decays("layers.0.ffn_in.weight"));
+        assert!(decays("embeddings.word"));
+        assert!(!decays("layers.0.ln1.weight"));
+        assert!(!decays("final_ln.weight"));
+        assert!(!decays("embeddings.ln.weight"));
+        assert!(!decays("qa.bias"));
+    }
+}

@@ -1,0 +1,577 @@
+//! Fine-tuning for extractive QA on SQuAD-format data, as HF `run_qa` and NeMo's
+//! QA recipe do it: labelled windows, span cross-entropy, AdamW with linear
+//! warmup and decay, global-norm clipping, dropout, optional mixed precision
+//! (16-bit compute with f32 master weights and dynamic loss scaling), and
+//! checkpoints that a killed run resumes from exactly.
+
+pub mod optim;
+pub mod plot;
+pub mod state;
+pub mod step;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::tensor::{DType, Device, Tensor};
+use megaqa_model::device::supports_f16;
+use megaqa_model::{Checkpoint, ModelConfig, QaModel, TokenizerFiles};
+use megaqa_text::scoring::evaluate;
+use megaqa_text::{Dataset, TrainFeature, WindowConfig, train_features};
+use serde::{Deserialize, Serialize};
+use web_time::Instant;
+
+use crate::engine::{Engine, make_batch, tokenizer_of};
+use optim::{AdamWConfig, AdamWState, AdamWStep, global_norm, linear_schedule};
+use state::RunState;
+
+/// Numeric precision of training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// f32 everywhere.
+    F32,
+    /// f16 compute and f16 weights (updates rounded to f16), with loss scaling.
+    F16,
+    /// f16 compute, f32 master weights and optimizer state, with loss scaling.
+    Mixed,
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "f32" => Ok(Self::F32),
+            "f16" => Ok(Self::F16),
+            "mixed" => Ok(Self::Mixed),
+            other => Err(format!(
+                "unknown precision `{other}` (expected f32, f16 or mixed)"
+            )),
+        }
+    }
+}
+
+impl Precision {
+    fn compute_dtype(self) -> DType {
+        match self {
+            Self::F32 => DType::F32,
+            Self::F16 | Self::Mixed => DType::F16,
+        }
+    }
+}
+
+/// The settings of a run (saved with every checkpoint; `--resume` reuses them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub epochs: u64,
+    pub batch_size: usize,
+    pub grad_accum: usize,
+    pub lr: f64,
+    pub warmup_ratio: f64,
+    pub adamw: AdamWConfig,
+    pub max_grad_norm: f64,
+    pub max_steps: Option<u64>,
+    pub max_seq_len: usize,
+    pub doc_stride: usize,
+    pub precision: Precision,
+    pub dropout: f64,
+    pub seed: u64,
+    /// Save a checkpoint every this many updates (and always at the end).
+    pub save_every: u64,
+    /// Report the loss every this many updates.
+    pub log_every: u64,
+}
+
+impl Default for TrainConfig {
+    /// The settings of NVIDIA's SQuAD v2.0 fine-tuning of Megatron-BERT 345M
+    /// (2 epochs, batch 12, lr 3e-5) with HF's defaults for the rest.
+    fn default() -> Self {
+        Self {
+            epochs: 2,
+            batch_size: 12,
+            grad_accum: 1,
+            lr: 3e-5,
+            warmup_ratio: 0.0,
+            adamw: AdamWConfig::default(),
+            max_grad_norm: 1.0,
+            max_steps: None,
+            max_seq_len: 384,
+            doc_stride: 128,
+            precision: Precision::F32,
+            dropout: 0.1,
+            seed: 42,
+            save_every: 500,
+            log_every: 10,
+        }
+    }
+}
+
+impl TrainConfig {
+    fn validate(&self) -> Result<(), String> {
+        let bad = |m: &str| Err(format!("training settings: {m}"));
+        if self.batch_size == 0 || self.grad_accum == 0 {
+            return bad("--batch-size and --grad-accum must be at least 1");
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return bad("--lr must be a positive number");
+        }
+        if !(0.0..1.0).contains(&self.warmup_ratio) {
+            return bad("--warmup-ratio must be in [0, 1)");
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad("--dropout must be in [0, 1)");
+        }
+        if self.epochs == 0 && self.max_steps.is_none() {
+            return bad("--epochs must be at least 1");
+        }
+        if self.save_every == 0 || self.log_every == 0 {
+            return bad("--save-every and --log-every must be at least 1");
+        }
+        self.windows()
+            .validate()
+            .map_err(|m| format!("training settings: {m}"))
+    }
+
+    fn windows(&self) -> WindowConfig {
+        WindowConfig {
+            max_len: self.max_seq_len,
+            stride: self.doc_stride,
+            ..WindowConfig::default()
+        }
+    }
+}
+
+/// What the loop reports.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Event {
+    /// Every `log_every` updates: loss averaged since the last report.
+    Step {
+        step: u64,
+        loss: f64,
+        lr: f64,
+        windows_per_s: f64,
+        grad_norm: f64,
+        loss_scale: f64,
+    },
+    /// An update skipped because 16-bit gradients overflowed (loss scale halved).
+    Overflow { step: u64, loss_scale: f64 },
+    /// The official SQuAD v2.0 figures on the evaluation file.
+    Eval {
+        epoch: f64,
+        step: u64,
+        #[serde(flatten)]
+        scores: serde_json::Map<String, serde_json::Value>,
+    },
+    /// A checkpoint was written.
+    Saved { step: u64, dir: PathBuf },
+}
+
+/// A fine-tuning run.
+pub struct Trainer {
+    pub config: TrainConfig,
+    /// Master weights, outside autodiff.
+    pub model: QaModel,
+    pub device: Device,
+    ad_device: Device,
+    model_config: ModelConfig,
+    tokenizer_files: Option<TokenizerFiles>,
+    pub features: Vec<TrainFeature>,
+    pub optim: AdamWState,
+    pub step: u64,
+    loss_scale: f64,
+    good_steps: u64,
+    data_sha256: String,
+    out: PathBuf,
+}
+
+/// Deterministic permutation of `0..n` for one epoch (splitmix64 driving
+/// Fisher-Yates): the same on every platform and every build, so that a resumed
+/// run sees the same order an uninterrupted one would.
+pub fn epoch_order(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
+    let mut state = seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut next = || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        let j = (next() % (i as u64 + 1)) as usize;
+        order.swap(i, j);
+    }
+    order
+}
+
+impl Trainer {
+    /// Starts a run from a checkpoint (a QA model, or an encoder whose QA head is
+    /// drawn at random). `train` must have passed `check_answer_spans`.
+    pub fn new(
+        ckpt: Checkpoint,
+        device: Device,
+        config: TrainConfig,
+        train: &Dataset,
+        data_sha256: String,
+        out: &Path,
+    ) -> Result<Self, String> {
+        config.validate()?;
+        check_precision(&device, config.precision)?;
+        device.seed(config.seed);
+        let files = ckpt.tokenizer.clone();
+        let model_config = ckpt.config.clone();
+        let features = features_of(&ckpt.origin, files.as_ref(), &config, train)?;
+        let model = QaModel::from_weights(&ckpt.config, ckpt.weights, &device, DType::F32);
+        Ok(Self {
+            loss_scale: initial_loss_scale(config.precision),
+            config,
+            model,
+            ad_device: device.clone().autodiff(),
+            device,
+            model_config,
+            tokenizer_files: files,
+            features,
+            optim: AdamWState::default(),
+            step: 0,
+            good_steps: 0,
+            data_sha256,
+            out: out.to_path_buf(),
+        })
+    }
+
+    /// Continues the run saved in `out`, with its saved settings.
+    pub fn resume(
+        out: &Path,
+        device: Device,
+        train: &Dataset,
+        data_sha256: String,
+    ) -> Result<Self, String> {
+        let r = state::load(out, &device)?;
+        if r.state.data_sha256 != data_sha256 {
+            return Err(format!(
+                "{}: the run was trained on a different --train file (sha256 {} before, {} now)",
+                out.display(),
+                r.state.data_sha256,
+                data_sha256
+            ));
+        }
+        let config = r.state.config.clone();
+        check_precision(&device, config.precision)?;
+        let files = r.model.tokenizer.clone();
+        let model_config = r.model.config.clone();
+        let features = features_of(&r.model.origin, files.as_ref(), &config, train)?;
+        let model = QaModel::from_weights(&r.model.config, r.model.weights, &device, DType::F32);
+        Ok(Self {
+            config,
+            model,
+            ad_device: device.clone().autodiff(),
+            device,
+            model_config,
+            tokenizer_files: files,
+            features,
+            optim: r.optim,
+            step: r.state.step,
+            loss_scale: r.state.loss_scale,
+            good_steps: r.state.good_steps,
+            data_sha256,
+            out: out.to_path_buf(),
+        })
+    }
+
+    /// Optimizer updates per epoch.
+    pub fn steps_per_epoch(&self) -> u64 {
+        let per_update = self.config.batch_size * self.config.grad_accum;
+        self.features.len().div_ceil(per_update).max(1) as u64
+    }
+
+    /// Optimizer updates in the whole run.
+    pub fn total_steps(&self) -> u64 {
+        let full = self.config.epochs * self.steps_per_epoch();
+        self.config.max_steps.unwrap_or(full)
+    }
+
+    /// The micro-batches (feature indices) of update `step`.
+    fn micro_batches(&self, step: u64) -> Vec<Vec<usize>> {
+        let spe = self.steps_per_epoch();
+        let (epoch, j) = (step / spe, (step % spe) as usize);
+        let order = epoch_order(self.features.len(), self.config.seed, epoch);
+        let (b, a) = (self.config.batch_size, self.config.grad_accum);
+        (0..a)
+            .map(|k| {
+                let from = ((j * a + k) * b).min(order.len());
+                let to = (from + b).min(order.len());
+                order[from..to].to_vec()
+            })
+            .filter(|mb| !mb.is_empty())
+            .collect()
+    }
+
+    /// One optimizer update: forward/backward over its micro-batches, unscale,
+    /// clip, AdamW. Returns (mean loss, gradient norm, windows, updated?).
+    pub fn update(&mut self) -> Result<(f64, f64, usize, bool), String> {
+        self.update_on(&self.micro_batches(self.step))
+    }
+
+    /// [`Trainer::update`] on given micro-batches of feature indices.
+    pub fn update_on(&mut self, mbs: &[Vec<usize>]) -> Result<(f64, f64, usize, bool), String> {
+        let step = self.step;
+        let dtype = self.config.precision.compute_dtype();
+        let mut grads: BTreeMap<String, Tensor<1>> = BTreeMap::new();
+        let (mut loss_sum, mut windows) = (0.0, 0usize);
+        for (k, mb) in mbs.iter().enumerate() {
+            // Dropout masks depend only on (seed, update, micro-batch): a resumed run
+            // draws the same ones.
+            self.ad_device.seed(
+                self.config
+                    .seed
+                    .wrapping_mul(1_000_003)
+                    .wrapping_add(step * 1024 + k as u64),
+            );
+            let windows_in: Vec<&TrainFeature> = mb.iter().map(|&i| &self.features[i]).collect();
+            let refs: Vec<&megaqa_text::Window> = windows_in.iter().map(|f| &f.window).collect();
+            let batch = make_batch(&refs);
+            let starts: Vec<i64> = windows_in.iter().map(|f| f.start as i64).collect();
+            let ends: Vec<i64> = windows_in.iter().map(|f| f.end as i64).collect();
+            let out = step::forward_backward(
+                &self.model,
+                &self.ad_device,
+                dtype,
+                self.config.dropout,
+                &batch,
+                (&starts, &ends),
+                self.loss_scale,
+                1.0 / mbs.len() as f64,
+                &mut grads,
+            )?;
+            loss_sum += out.loss;
+            windows += mb.len();
+        }
+        let loss = loss_sum / mbs.len() as f64;
+        let norm = scalar(global_norm(&grads))?;
+        if !norm.is_finite() || !loss.is_finite() {
+            if self.config.precision == Precision::F32 {
+                return Err(format!(
+                    "step {}: the loss or the gradients are not finite (loss {loss}, gradient norm {norm}); try a lower --lr",
+                    step + 1
+                ));
+            }
+            // Dynamic loss scaling: skip the update, halve the scale.
+            self.loss_scale = (self.loss_scale / 2.0).max(1.0);
+            self.good_steps = 0;
+            self.step += 1;
+            return Ok((loss, norm, windows, false));
+        }
+        if self.config.max_grad_norm > 0.0 {
+            let coef = (self.config.max_grad_norm / (norm + 1e-6)).min(1.0);
+            if coef < 1.0 {
+                for g in grads.values_mut() {
+                    *g = g.clone() * coef;
+                }
+            }
+        }
+        let total = self.total_steps();
+        let warmup = (self.config.warmup_ratio * total as f64).ceil() as u64;
+        let lr = linear_schedule(self.config.lr, step, warmup, total);
+        let mut mapper = AdamWStep {
+            config: self.config.adamw,
+            lr,
+            grads: &grads,
+            state: &mut self.optim,
+            path: Default::default(),
+            missing: vec![],
+        };
+        // Cloning shares the tensors; the old ones go once the update has read them.
+        let model = self.model.clone();
+        let mut model = model.map(&mut mapper);
+        if let Some(name) = mapper.missing.first() {
+            return Err(format!("no gradient reached parameter {name}"));
+        }
+        self.optim.updates += 1;
+        if self.config.precision == Precision::F16 {
+            model = model.map(&mut RoundF16);
+        }
+        self.model = model;
+        if self.config.precision != Precision::F32 {
+            self.good_steps += 1;
+            if self.good_steps >= 2000 {
+                self.loss_scale *= 2.0;
+                self.good_steps = 0;
+            }
+        }
+        self.step += 1;
+        Ok((loss, norm, windows, true))
+    }
+
+    /// Learning rate of the update about to be taken.
+    pub fn current_lr(&self) -> f64 {
+        let total = self.total_steps();
+        let warmup = (self.config.warmup_ratio * total as f64).ceil() as u64;
+        linear_schedule(self.config.lr, self.step.saturating_sub(1), warmup, total)
+    }
+
+    /// The master weights as a checkpoint (with the tokenizer it was trained with).
+    pub fn checkpoint(&self) -> Result<Checkpoint, String> {
+        Ok(state::checkpoint_of(
+            &self.out.display().to_string(),
+            &self.model_config,
+            self.tokenizer_files.clone(),
+            self.model.to_weights()?,
+        ))
+    }
+
+    /// Writes the checkpoint for the current step.
+    pub fn save(&self) -> Result<(), String> {
+        std::fs::create_dir_all(&self.out).map_err(|e| format!("{}: {e}", self.out.display()))?;
+        state::save(
+            &self.out,
+            &self.checkpoint()?,
+            self.config.precision == Precision::F16,
+            &self.optim,
+            &RunState {
+                step: self.step,
+                loss_scale: self.loss_scale,
+                good_steps: self.good_steps,
+                config: self.config.clone(),
+                data_sha256: self.data_sha256.clone(),
+            },
+        )
+    }
+
+    /// Official SQuAD v2.0 scores of the current weights on `data`.
+    pub fn evaluate(
+        &self,
+        data: &Dataset,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+        let engine = Engine::new(self.checkpoint()?, self.device.clone(), DType::F32)
+            .map_err(|e| e.to_string())?;
+        let preds = engine
+            .predict_examples(&data.examples, self.config.batch_size)
+            .map_err(|e| e.to_string())?;
+        let texts: Vec<(String, String)> = preds
+            .iter()
+            .map(|(id, p)| (id.clone(), p.text().to_string()))
+            .collect();
+        let odds: Vec<(String, f64)> = preds
+            .iter()
+            .map(|(id, p)| (id.clone(), p.null_odds))
+            .collect();
+        evaluate(data, &texts, Some(&odds), 1.0).map_err(|e| e.to_string())
+    }
+
+    /// Trains to the end, reporting progress through `on`. Saves every
+    /// `save_every` updates and at the end; evaluates on `eval` after each epoch.
+    pub fn run(
+        &mut self,
+        eval: Option<&Dataset>,
+        on: &mut dyn FnMut(&Event) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let total = self.total_steps();
+        let spe = self.steps_per_epoch();
+        let (mut loss_acc, mut n_acc, mut windows_acc) = (0.0, 0u64, 0usize);
+        let mut since = Instant::now();
+        while self.step < total {
+            let (loss, norm, windows, updated) = self.update()?;
+            loss_acc += loss;
+            n_acc += 1;
+            windows_acc += windows;
+            if !updated {
+                on(&Event::Overflow {
+                    step: self.step,
+                    loss_scale: self.loss_scale,
+                })?;
+            }
+            if self.step % self.config.log_every == 0 || self.step == total {
+                let secs = since.elapsed().as_secs_f64().max(1e-9);
+                on(&Event::Step {
+                    step: self.step,
+                    loss: loss_acc / n_acc as f64,
+                    lr: self.current_lr(),
+                    windows_per_s: windows_acc as f64 / secs,
+                    grad_norm: norm,
+                    loss_scale: self.loss_scale,
+                })?;
+                (loss_acc, n_acc, windows_acc) = (0.0, 0, 0);
+                since = Instant::now();
+            }
+            let epoch_done = self.step % spe == 0;
+            if let Some(data) = eval
+                && (epoch_done || self.step == total)
+            {
+                let scores = self.evaluate(data)?;
+                on(&Event::Eval {
+                    epoch: self.step as f64 / spe as f64,
+                    step: self.step,
+                    scores,
+                })?;
+                since = Instant::now();
+            }
+            if self.step % self.config.save_every == 0 || self.step == total {
+                self.save()?;
+                on(&Event::Saved {
+                    step: self.step,
+                    dir: self.out.clone(),
+                })?;
+                since = Instant::now();
+            }
+        }
+        Ok(())
+    }
+}
+
+fn initial_loss_scale(p: Precision) -> f64 {
+    match p {
+        Precision::F32 => 1.0,
+        Precision::F16 | Precision::Mixed => 65536.0,
+    }
+}
+
+fn check_precision(device: &Device, p: Precision) -> Result<(), String> {
+    if p != Precision::F32 && !supports_f16(device) {
+        return Err(format!(
+            "--precision {}: this device has no f16 support; use --precision f32",
+            match p {
+                Precision::F16 => "f16",
+                _ => "mixed",
+            }
+        ));
+    }
+    Ok(())
+}
+
+fn features_of(
+    origin: &str,
+    files: Option<&TokenizerFiles>,
+    config: &TrainConfig,
+    train: &Dataset,
+) -> Result<Vec<TrainFeature>, String> {
+    let files = files.ok_or_else(|| {
+        format!("{origin}: the checkpoint carries no tokenizer (vocab.txt or tokenizer.json)")
+    })?;
+    let tokenizer = tokenizer_of(origin, files, config.windows()).map_err(|e| e.to_string())?;
+    let features = train_features(&tokenizer, &train.examples)
+        .map_err(|(i, e)| format!("{}: {}: {e}", train.file, train.examples[i].path))?;
+    if features.is_empty() {
+        return Err(format!("{}: no questions to train on", train.file));
+    }
+    Ok(features)
+}
+
+fn scalar(t: Tensor<1>) -> Result<f64, String> {
+    Ok(t.into_data()
+        .convert::<f64>()
+        .try_into_vec::<f64>()
+        .map_err(|e| format!("{e:?}"))?[0])
+}
+
+/// Rounds master weights to f16 (`--precision f16`).
+struct RoundF16;
+
+impl burn::module::ModuleMapper for RoundF16 {
+    fn map_float<const D: usize>(
+        &mut self,
+        param: burn::module::Param<Tensor<D>>,
+    ) -> burn::module::Param<Tensor<D>> {
+        param.map(|t| t.cast(DType::F16).cast(DType::F32))
+    }
+}

@@ -1,0 +1,140 @@
+//! AdamW as `torch.optim.AdamW` computes it, with HF's parameter groups (no weight
+//! decay on biases and LayerNorm scales), global-norm gradient clipping as
+//! `torch.nn.utils.clip_grad_norm_`, and the linear warmup/decay schedule of
+//! `get_linear_schedule_with_warmup`.
+//!
+//! Why not burn-optim's AdamW: it clips each tensor by its own norm (PyTorch clips
+//! by the norm of all gradients together), decays every parameter, and keys its
+//! state by run-time parameter ids; here the state is keyed by canonical names so
+//! that it is saved, resumed and compared with PyTorch by name.
+
+use std::collections::BTreeMap;
+
+use burn::module::{ModuleMapper, Param};
+use burn::tensor::Tensor;
+use megaqa_model::params::{PathStack, decays};
+
+/// Hyper-parameters of the update.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AdamWConfig {
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+}
+
+impl Default for AdamWConfig {
+    fn default() -> Self {
+        Self {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.01,
+        }
+    }
+}
+
+/// First and second moments of one parameter, flattened, f32.
+#[derive(Clone)]
+pub struct Moments {
+    pub m: Tensor<1>,
+    pub v: Tensor<1>,
+}
+
+/// The optimizer state: moments by canonical parameter name, and the number of
+/// updates taken (PyTorch's per-parameter `step`, the same for all here).
+#[derive(Clone, Default)]
+pub struct AdamWState {
+    pub moments: BTreeMap<String, Moments>,
+    pub updates: u64,
+}
+
+/// Learning rate for update number `step` (0-based): linear warmup from 0 over
+/// `warmup` updates, then linear decay to 0 at `total`.
+pub fn linear_schedule(base: f64, step: u64, warmup: u64, total: u64) -> f64 {
+    if step < warmup {
+        base * step as f64 / warmup.max(1) as f64
+    } else {
+        base * (total.saturating_sub(step) as f64 / total.saturating_sub(warmup).max(1) as f64)
+    }
+}
+
+/// Global L2 norm of all gradients.
+pub fn global_norm(grads: &BTreeMap<String, Tensor<1>>) -> Tensor<1> {
+    let mut total: Option<Tensor<1>> = None;
+    for g in grads.values() {
+        let s = g.clone().square().sum();
+        total = Some(match total {
+            None => s,
+            Some(t) => t + s,
+        });
+    }
+    total.map(|t| t.sqrt()).expect("a model has parameters")
+}
+
+/// The AdamW update of every parameter of a module, found by canonical name.
+pub struct AdamWStep<'a> {
+    pub config: AdamWConfig,
+    pub lr: f64,
+    /// Gradients by canonical name, flattened f32, already clipped and unscaled.
+    pub grads: &'a BTreeMap<String, Tensor<1>>,
+    pub state: &'a mut AdamWState,
+    pub path: PathStack,
+    pub missing: Vec<String>,
+}
+
+impl ModuleMapper for AdamWStep<'_> {
+    fn enter_module(&mut self, name: &str, _: &str) {
+        self.path.enter(name);
+    }
+
+    fn exit_module(&mut self, _: &str, _: &str) {
+        self.path.exit();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (name, _) = self.path.canonical();
+        let Some(g) = self.grads.get(&name) else {
+            self.missing.push(name);
+            return param;
+        };
+        let c = self.config;
+        let t = (self.state.updates + 1) as i32;
+        let (id, value, mapper) = param.consume();
+        let dims = value.dims();
+        let n = g.dims()[0];
+        let p = value.reshape([n]);
+        let g = g.clone();
+        let (m, v) = match self.state.moments.remove(&name) {
+            Some(Moments { m, v }) => (
+                m * c.beta1 + g.clone() * (1.0 - c.beta1),
+                v * c.beta2 + g.square() * (1.0 - c.beta2),
+            ),
+            None => (g.clone() * (1.0 - c.beta1), g.square() * (1.0 - c.beta2)),
+        };
+        // torch: p *= 1 - lr*wd; p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps)
+        let decay = if decays(&name) { c.weight_decay } else { 0.0 };
+        let bc1 = 1.0 - c.beta1.powi(t);
+        let bc2 = 1.0 - c.beta2.powi(t);
+        let denom = v.clone().sqrt() * (1.0 / bc2.sqrt()) + c.eps;
+        let p = p * (1.0 - self.lr * decay) - m.clone() / denom * (self.lr / bc1);
+        self.state.moments.insert(name, Moments { m, v });
+        Param::from_mapped_value(id, p.reshape(dims), mapper)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_warms_up_then_decays_to_zero() {
+        assert_eq!(linear_schedule(1.0, 0, 10, 100), 0.0);
+        assert!((linear_schedule(1.0, 5, 10, 100) - 0.5).abs() < 1e-12);
+        assert!((linear_schedule(1.0, 10, 10, 100) - 1.0).abs() < 1e-12);
+        assert!((linear_schedule(1.0, 55, 10, 100) - 0.5).abs() < 1e-12);
+        assert_eq!(linear_schedule(1.0, 100, 10, 100), 0.0);
+        // No warmup: the first update uses the full rate.
+        assert_eq!(linear_schedule(2.0, 0, 0, 4), 2.0);
+    }
+}
