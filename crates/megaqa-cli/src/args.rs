@@ -166,6 +166,12 @@ pub struct BenchArgs {
     /// Timed runs after one warm-up.
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
+    /// Time training updates (forward, backward, AdamW) instead of inference.
+    #[arg(long)]
+    pub train: bool,
+    /// With --train: f32, f16 or mixed.
+    #[arg(long, default_value = "f32")]
+    pub precision: String,
     #[arg(long)]
     pub json: bool,
 }

@@ -4,8 +4,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Result;
-use burn::tensor::DType;
+use burn::tensor::{DType, Device};
 use megaqa::model::{Batch, Checkpoint, ModelConfig, QaModel};
+use megaqa::train::{LabelledBatch, Precision, TrainConfig, Trainer};
 use serde_json::json;
 
 use crate::args::{BenchArgs, RandomPreset};
@@ -35,21 +36,28 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     }
     let (b, s) = (a.batch_size.max(1), a.seq_len);
     let batch = Batch::synthetic(b, s, cfg.vocab_size.min(30522));
-    model
-        .run(&batch, &opened.device)
-        .map_err(anyhow::Error::msg)?; // warm-up (and kernel compilation)
-    let mut times = Vec::new();
-    for _ in 0..a.runs.max(1) {
-        let t = Instant::now();
+    let times = if a.train {
+        time_training(model, &opened.device, batch, &a)?
+    } else {
         model
             .run(&batch, &opened.device)
-            .map_err(anyhow::Error::msg)?;
-        times.push(t.elapsed().as_secs_f64());
-    }
+            .map_err(anyhow::Error::msg)?; // warm-up (and kernel compilation)
+        let mut times = Vec::new();
+        for _ in 0..a.runs.max(1) {
+            let t = Instant::now();
+            model
+                .run(&batch, &opened.device)
+                .map_err(anyhow::Error::msg)?;
+            times.push(t.elapsed().as_secs_f64());
+        }
+        times
+    };
+    let mut times = times;
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
     let out = json!({
         "device": opened.name,
+        "mode": if a.train { "train" } else { "inference" },
         "seq_len": s,
         "batch_size": b,
         "runs": times.len(),
@@ -57,12 +65,16 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         "windows_per_s": b as f64 / median,
         "tokens_per_s": (b * s) as f64 / median,
         "ms_per_batch": median * 1e3,
+        "precision": if a.train { a.precision.as_str() } else { "f32" },
         "peak_rss_mb": peak_rss_mb(),
     });
     if a.json {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         println!("device        {}", opened.name);
+        if a.train {
+            println!("mode          training updates ({})", a.precision);
+        }
         println!("load          {load_s:.2} s");
         println!(
             "batch         {b} x {s} tokens, median of {} runs: {:.1} ms",
@@ -77,4 +89,38 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         println!("peak memory   {:.0} MB resident", peak_rss_mb());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Seconds per training update (forward, backward, AdamW) on `batch`, after one warm-up.
+fn time_training(model: QaModel, device: &Device, batch: Batch, a: &BenchArgs) -> Result<Vec<f64>> {
+    let config = TrainConfig {
+        precision: a
+            .precision
+            .parse::<Precision>()
+            .map_err(anyhow::Error::msg)?,
+        ..TrainConfig::default()
+    };
+    let mut trainer =
+        Trainer::for_model(model, device.clone(), config).map_err(anyhow::Error::msg)?;
+    // Answers somewhere in each window, as real features have them.
+    let labelled = [LabelledBatch {
+        starts: (0..batch.batch)
+            .map(|i| (i * 7 % batch.seq) as i64)
+            .collect(),
+        ends: (0..batch.batch)
+            .map(|i| ((i * 7 + 3) % batch.seq) as i64)
+            .collect(),
+        batch,
+    }];
+    let mut times = Vec::new();
+    for run in 0..=a.runs.max(1) {
+        let t = Instant::now();
+        trainer
+            .update_batches(&labelled)
+            .map_err(anyhow::Error::msg)?;
+        if run > 0 {
+            times.push(t.elapsed().as_secs_f64());
+        }
+    }
+    Ok(times)
 }

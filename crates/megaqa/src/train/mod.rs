@@ -167,6 +167,13 @@ pub enum Event {
     Saved { step: u64, dir: PathBuf },
 }
 
+/// Windows with the token positions of their answers.
+pub struct LabelledBatch {
+    pub batch: megaqa_model::Batch,
+    pub starts: Vec<i64>,
+    pub ends: Vec<i64>,
+}
+
 /// A fine-tuning run.
 pub struct Trainer {
     pub config: TrainConfig,
@@ -237,6 +244,28 @@ impl Trainer {
             good_steps: 0,
             data_sha256,
             out: out.to_path_buf(),
+        })
+    }
+
+    /// A run over a given network with no data of its own, driven through
+    /// [`Trainer::update_batches`] (benchmarks).
+    pub fn for_model(model: QaModel, device: Device, config: TrainConfig) -> Result<Self, String> {
+        config.validate()?;
+        check_precision(&device, config.precision)?;
+        Ok(Self {
+            loss_scale: initial_loss_scale(config.precision),
+            config,
+            model_config: model.config.clone(),
+            model,
+            ad_device: device.clone().autodiff(),
+            device,
+            tokenizer_files: None,
+            features: vec![],
+            optim: AdamWState::default(),
+            step: 0,
+            good_steps: 0,
+            data_sha256: String::new(),
+            out: PathBuf::new(),
         })
     }
 
@@ -315,6 +344,26 @@ impl Trainer {
 
     /// [`Trainer::update`] on given micro-batches of feature indices.
     pub fn update_on(&mut self, mbs: &[Vec<usize>]) -> Result<(f64, f64, usize, bool), String> {
+        let batches: Vec<LabelledBatch> = mbs
+            .iter()
+            .map(|mb| {
+                let feats: Vec<&TrainFeature> = mb.iter().map(|&i| &self.features[i]).collect();
+                let refs: Vec<&megaqa_text::Window> = feats.iter().map(|f| &f.window).collect();
+                LabelledBatch {
+                    batch: make_batch(&refs),
+                    starts: feats.iter().map(|f| f.start as i64).collect(),
+                    ends: feats.iter().map(|f| f.end as i64).collect(),
+                }
+            })
+            .collect();
+        self.update_batches(&batches)
+    }
+
+    /// One optimizer update over micro-batches of windows with their labels.
+    pub fn update_batches(
+        &mut self,
+        mbs: &[LabelledBatch],
+    ) -> Result<(f64, f64, usize, bool), String> {
         let step = self.step;
         let dtype = self.config.precision.compute_dtype();
         let mut grads: BTreeMap<String, Tensor<1>> = BTreeMap::new();
@@ -328,24 +377,19 @@ impl Trainer {
                     .wrapping_mul(1_000_003)
                     .wrapping_add(step * 1024 + k as u64),
             );
-            let windows_in: Vec<&TrainFeature> = mb.iter().map(|&i| &self.features[i]).collect();
-            let refs: Vec<&megaqa_text::Window> = windows_in.iter().map(|f| &f.window).collect();
-            let batch = make_batch(&refs);
-            let starts: Vec<i64> = windows_in.iter().map(|f| f.start as i64).collect();
-            let ends: Vec<i64> = windows_in.iter().map(|f| f.end as i64).collect();
             let out = step::forward_backward(
                 &self.model,
                 &self.ad_device,
                 dtype,
                 self.config.dropout,
-                &batch,
-                (&starts, &ends),
+                &mb.batch,
+                (&mb.starts, &mb.ends),
                 self.loss_scale,
                 1.0 / mbs.len() as f64,
                 &mut grads,
             )?;
             loss_sum += out.loss;
-            windows += mb.len();
+            windows += mb.batch.batch;
         }
         let loss = loss_sum / mbs.len() as f64;
         let norm = scalar(global_norm(&grads))?;

@@ -1,0 +1,255 @@
+//! `megaqa train` end to end: overfitting 16 real SQuAD questions, a killed run
+//! resumed to the same weights, and bad data refused before any training.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use megaqa::model::Checkpoint;
+use serde_json::{Value, json};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn tiny() -> String {
+    root()
+        .join("tests/fixtures/models/megatron-tiny")
+        .display()
+        .to_string()
+}
+
+fn megaqa() -> Command {
+    let mut c = Command::cargo_bin("megaqa").unwrap();
+    c.env(
+        "XDG_RUNTIME_DIR",
+        std::env::var("XDG_RUNTIME_DIR").unwrap_or("/tmp".into()),
+    );
+    c
+}
+
+/// The first `n` answerable questions of the two-article SQuAD v2.0 dev file, as a
+/// SQuAD file of their own.
+fn answerable(dir: &Path, n: usize) -> PathBuf {
+    let path = root().join("tests/fixtures/squad/dev-v2.0-two-articles.json");
+    let data: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut paragraphs = vec![];
+    let mut taken = 0;
+    'outer: for article in data["data"].as_array().unwrap() {
+        for p in article["paragraphs"].as_array().unwrap() {
+            let qas: Vec<Value> = p["qas"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|q| !q["is_impossible"].as_bool().unwrap_or(false))
+                .take(n - taken)
+                .cloned()
+                .collect();
+            taken += qas.len();
+            if !qas.is_empty() {
+                paragraphs.push(json!({"context": p["context"], "qas": qas}));
+            }
+            if taken == n {
+                break 'outer;
+            }
+        }
+    }
+    let out = dir.join(format!("answerable-{n}.json"));
+    let file = json!({"version": "v2.0", "data": [{"title": "t", "paragraphs": paragraphs}]});
+    std::fs::write(&out, file.to_string()).unwrap();
+    out
+}
+
+fn metrics(dir: &Path) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn overfits_sixteen_questions_and_the_directory_is_a_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = answerable(tmp.path(), 16);
+    let out = tmp.path().join("run");
+    let data_s = data.display().to_string();
+    let out_s = out.display().to_string();
+    megaqa()
+        .args([
+            "train",
+            "--model",
+            &tiny(),
+            "--train",
+            &data_s,
+            "--out",
+            &out_s,
+        ])
+        .args(["--eval", &data_s, "--device", "cpu", "--epochs", "100"])
+        .args([
+            "--batch-size",
+            "16",
+            "--lr",
+            "3e-3",
+            "--warmup-ratio",
+            "0.1",
+        ])
+        .args(["--log-every", "1", "--save-every", "1000", "--dropout", "0"])
+        .assert()
+        .success();
+
+    let m = metrics(&out);
+    let steps: Vec<&Value> = m.iter().filter(|v| v.get("loss").is_some()).collect();
+    assert_eq!(steps.len(), 100);
+    for key in ["step", "loss", "lr", "windows_per_s"] {
+        assert!(steps[0].get(key).is_some(), "{key} in {}", steps[0]);
+    }
+    let first = steps[0]["loss"].as_f64().unwrap();
+    let last = steps[99]["loss"].as_f64().unwrap();
+    eprintln!("loss {first} -> {last}");
+    assert!(last < first / 3.0, "loss {first} -> {last}");
+    // One evaluation per epoch, with the official keys.
+    let evals: Vec<&Value> = m.iter().filter(|v| v.get("exact").is_some()).collect();
+    assert_eq!(evals.len(), 100);
+    for key in ["epoch", "exact", "f1", "total", "HasAns_exact", "best_f1"] {
+        assert!(evals[0].get(key).is_some(), "{key} in {}", evals[0]);
+    }
+    let svg = std::fs::read_to_string(out.join("loss.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("<polyline"));
+
+    // The directory is a model for every other command.
+    let pred = tmp.path().join("pred");
+    megaqa()
+        .args([
+            "predict", "--model", &out_s, "--data", &data_s, "--device", "cpu",
+        ])
+        .args(["--out", &pred.display().to_string()])
+        .assert()
+        .success();
+    let scores = megaqa()
+        .args(["evaluate", "--data", &data_s, "--json", "--predictions"])
+        .arg(pred.join("predictions.json"))
+        .output()
+        .unwrap();
+    let scores: Value = serde_json::from_slice(&scores.stdout).unwrap();
+    let right = scores["exact"].as_f64().unwrap() / 100.0 * 16.0;
+    eprintln!("exact {} -> {right:.0}/16", scores["exact"]);
+    assert!(right.round() >= 15.0, "{scores}");
+}
+
+fn weights(dir: &Path) -> Vec<(String, Vec<f32>)> {
+    let c = Checkpoint::open(dir).unwrap();
+    c.weights
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_f32().unwrap()))
+        .collect()
+}
+
+#[test]
+fn a_killed_run_resumes_to_the_same_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = answerable(tmp.path(), 16).display().to_string();
+    let run = |out: &Path, abort: Option<&str>, resume: bool| {
+        let mut c = megaqa();
+        c.args([
+            "train",
+            "--model",
+            &tiny(),
+            "--train",
+            &data,
+            "--device",
+            "cpu",
+        ])
+        .args(["--out", &out.display().to_string()])
+        .args(["--max-steps", "8", "--save-every", "4", "--batch-size", "4"])
+        .args([
+            "--grad-accum",
+            "2",
+            "--lr",
+            "1e-3",
+            "--warmup-ratio",
+            "0.25",
+        ])
+        .args(["--log-every", "1"]);
+        if let Some(step) = abort {
+            c.env("MEGAQA_TEST_ABORT_AFTER_STEP", step);
+        }
+        if resume {
+            c.arg("--resume");
+        }
+        c.output().unwrap()
+    };
+    let whole = tmp.path().join("whole");
+    assert!(run(&whole, None, false).status.success());
+
+    let killed = tmp.path().join("killed");
+    let out = run(&killed, Some("6"), false);
+    assert!(!out.status.success(), "the run should have died at step 6");
+    // Killed after step 6: the checkpoint on disk is step 4's.
+    assert!(killed.join("optimizer-4.safetensors").is_file());
+    let out = run(&killed, None, true);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("resuming"));
+
+    let (a, b) = (weights(&whole), weights(&killed));
+    assert_eq!(a.len(), b.len());
+    let mut worst = 0f32;
+    for ((na, va), (nb, vb)) in a.iter().zip(&b) {
+        assert_eq!(na, nb);
+        for (x, y) in va.iter().zip(vb) {
+            worst = worst.max((x - y).abs());
+        }
+    }
+    eprintln!("resumed vs uninterrupted: max |d| {worst}");
+    assert!(worst <= 1e-6, "max |d| {worst}");
+    // The metrics of the redone steps are not doubled.
+    let steps: Vec<u64> = metrics(&killed)
+        .iter()
+        .filter_map(|v| v.get("loss").and(v["step"].as_u64()))
+        .collect();
+    assert_eq!(steps, (1..=8).collect::<Vec<u64>>());
+    // Only the last optimizer state is kept.
+    assert!(killed.join("optimizer-8.safetensors").is_file());
+    assert!(!killed.join("optimizer-4.safetensors").exists());
+
+    // A finished run refuses to be overwritten without --resume.
+    let out = run(&whole, None, false);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--resume"));
+}
+
+fn fails_before_training(data: &str, needle: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("train.json");
+    std::fs::write(&path, data).unwrap();
+    let out_dir = tmp.path().join("out");
+    let out = megaqa()
+        .args(["train", "--model", &tiny(), "--device", "cpu", "--train"])
+        .arg(&path)
+        .arg("--out")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.starts_with("megaqa:")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].starts_with("error: ") && lines[0].contains(needle),
+        "{err}"
+    );
+    assert!(!out_dir.exists(), "nothing is written for bad data");
+}
+
+#[test]
+fn bad_training_data_is_refused_with_one_line() {
+    fails_before_training("", "");
+    fails_before_training("{\"data\": [", "");
+    fails_before_training("{\"version\": \"v2.0\", \"data\": []}", "no questions");
+    let mismatch = json!({"data": [{"title": "t", "paragraphs": [{"context": "The Normans gave their name to Normandy.",
+        "qas": [{"id": "q1", "question": "Who?", "answers": [{"text": "Normans", "answer_start": 0}]}]}]}]});
+    fails_before_training(&mismatch.to_string(), "does not match the context");
+}
