@@ -108,8 +108,9 @@ pub struct EvaluateArgs {
 pub struct ParityArgs {
     #[arg(long)]
     pub model: PathBuf,
-    #[arg(long)]
-    pub data: PathBuf,
+    /// The questions (SQuAD file). Not needed with --against a file that carries its passages.
+    #[arg(long, required_unless_present = "against")]
+    pub data: Option<PathBuf>,
     #[arg(long)]
     pub device_a: String,
     /// The second device; not needed with --against.

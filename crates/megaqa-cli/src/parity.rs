@@ -12,22 +12,20 @@ use megaqa::{QuestionResult, ResultsFile};
 use crate::args::ParityArgs;
 use crate::shared::{load_engine, open_device, read_text, write_atomic};
 
-fn run_device(a: &ParityArgs, data: &Dataset, device: &str) -> Result<ResultsFile> {
+/// One question to run: (SQuAD id, question, passage).
+type Item = (Option<String>, String, String);
+
+fn run_device(a: &ParityArgs, items: &[Item], device: &str) -> Result<ResultsFile> {
     let opened = open_device(Some(device))?;
     let engine = load_engine(&a.model, &opened)?;
-    let mut results = Vec::with_capacity(data.examples.len());
-    for chunk in data.examples.chunks(a.batch_size.max(1) * 4) {
-        let items: Vec<(&str, &str)> = chunk
+    let mut results = Vec::with_capacity(items.len());
+    for chunk in items.chunks(a.batch_size.max(1) * 4) {
+        let pairs: Vec<(&str, &str)> = chunk
             .iter()
-            .map(|e| (e.question.as_str(), &*e.context))
+            .map(|(_, q, c)| (q.as_str(), c.as_str()))
             .collect();
-        for (ex, ans) in chunk.iter().zip(engine.answer_many(&items, a.batch_size)?) {
-            results.push(QuestionResult::new(
-                Some(ex.id.clone()),
-                &ex.question,
-                &ex.context,
-                &ans,
-            ));
+        for ((id, q, c), ans) in chunk.iter().zip(engine.answer_many(&pairs, a.batch_size)?) {
+            results.push(QuestionResult::new(id.clone(), q, c, &ans));
         }
     }
     Ok(ResultsFile::new(
@@ -38,8 +36,56 @@ fn run_device(a: &ParityArgs, data: &Dataset, device: &str) -> Result<ResultsFil
 }
 
 pub fn run(a: ParityArgs) -> Result<ExitCode> {
-    let data = Dataset::open(&a.data)?;
-    let ra = run_device(&a, &data, &a.device_a)?;
+    let against = match &a.against {
+        Some(path) => Some(
+            ResultsFile::parse(&path.display().to_string(), &read_text(path)?)
+                .map_err(anyhow::Error::msg)?,
+        ),
+        None => None,
+    };
+    // The questions: a SQuAD file, or the passages the results file carries.
+    let (items, source): (Vec<Item>, String) = match (&a.data, &against) {
+        (Some(path), _) => {
+            let data = Dataset::open(path)?;
+            let items = data
+                .examples
+                .iter()
+                .map(|e| {
+                    (
+                        Some(e.id.clone()),
+                        e.question.clone(),
+                        e.context.to_string(),
+                    )
+                })
+                .collect();
+            (items, path.display().to_string())
+        }
+        (None, Some(r)) => {
+            let mut items = Vec::new();
+            for (i, x) in r.results.iter().enumerate() {
+                let Some(c) = &x.context else {
+                    bail!(
+                        "{}: results[{i}] carries no passage (`context`): give the SQuAD file with --data",
+                        a.against
+                            .as_ref()
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_default()
+                    );
+                };
+                items.push((x.id.clone(), x.question.clone(), c.clone()));
+            }
+            let file = a
+                .against
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            (items, file)
+        }
+        (None, None) => {
+            bail!("give the questions with --data SQUAD.json (or --against RESULTS.json)")
+        }
+    };
+    let ra = run_device(&a, &items, &a.device_a)?;
     if let Some(path) = &a.export {
         write_atomic(path, serde_json::to_string(&ra)?.as_bytes())?;
         eprintln!(
@@ -49,10 +95,9 @@ pub fn run(a: ParityArgs) -> Result<ExitCode> {
             path.display()
         );
     }
-    let rb = match (&a.against, &a.device_b) {
-        (Some(path), _) => {
-            let r = ResultsFile::parse(&path.display().to_string(), &read_text(path)?)
-                .map_err(anyhow::Error::msg)?;
+    let rb = match (against, &a.device_b) {
+        (Some(r), _) => {
+            let path = a.against.as_ref().expect("parsed above");
             if r.model_sha256 != ra.model_sha256 {
                 bail!(
                     "{}: made with another model (sha256 {}), not {} ({})",
@@ -64,7 +109,7 @@ pub fn run(a: ParityArgs) -> Result<ExitCode> {
             }
             r
         }
-        (None, Some(d)) => run_device(&a, &data, d)?,
+        (None, Some(d)) => run_device(&a, &items, d)?,
         (None, None) => bail!("give --device-b D or --against RESULTS.json"),
     };
     let by_key: HashMap<(String, String), &QuestionResult> = rb
@@ -100,7 +145,7 @@ pub fn run(a: ParityArgs) -> Result<ExitCode> {
                 let d = (u - v).abs();
                 if d > max_d || d.is_nan() {
                     max_d = if d.is_nan() { f32::INFINITY } else { d };
-                    worst = key.0.clone();
+                    worst = x.id.clone().unwrap_or_else(|| format!("{:?}", x.question));
                 }
             }
         }
@@ -110,14 +155,14 @@ pub fn run(a: ParityArgs) -> Result<ExitCode> {
         compared += 1;
     }
     if compared == 0 {
-        bail!("no question of {} is in both runs", a.data.display());
+        bail!("no question of {source} is in both runs");
     }
     let n = compared as f64;
     println!(
         "A: {}   B: {}   questions compared: {compared} of {}",
         ra.backend,
         rb.backend,
-        data.examples.len()
+        items.len()
     );
     println!(
         "max |d logit|: {max_d:.3e} (question {worst})   tolerance {:.1e}",
@@ -132,10 +177,10 @@ pub fn run(a: ParityArgs) -> Result<ExitCode> {
         100.0 * em / n,
         100.0 * f1 / n
     );
-    if compared < data.examples.len() && a.against.is_some() {
+    if compared < items.len() && a.against.is_some() {
         eprintln!(
             "megaqa: note: the results file covers {compared} of {} questions",
-            data.examples.len()
+            items.len()
         );
     }
     if max_d > a.tolerance {

@@ -40,7 +40,12 @@ impl std::fmt::Display for DeviceKind {
 pub fn open(kind: DeviceKind) -> Result<Device, String> {
     match kind {
         DeviceKind::Cpu => Ok(Device::flex()),
-        #[cfg(feature = "wgpu")]
+        #[cfg(all(feature = "wgpu", target_family = "wasm"))]
+        DeviceKind::Wgpu => Err(
+            "in the browser WebGPU opens asynchronously (Device::wgpu_options().init_async())"
+                .into(),
+        ),
+        #[cfg(all(feature = "wgpu", not(target_family = "wasm")))]
         DeviceKind::Wgpu => {
             // Burn registers the wgpu runtime once per process; later opens reuse it.
             static WGPU: std::sync::OnceLock<Result<Device, String>> = std::sync::OnceLock::new();

@@ -25,6 +25,10 @@ pub struct QuestionResult {
     pub id: Option<String>,
     pub question: String,
     pub context_sha256: String,
+    /// The passage itself, where the exporter keeps it (the web app does): then
+    /// `megaqa parity --against` can rerun the questions without a SQuAD file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
     pub answer: String,
     pub start: usize,
     pub end: usize,
@@ -57,6 +61,7 @@ impl QuestionResult {
             id,
             question: question.into(),
             context_sha256: sha256_hex(context),
+            context: None,
             answer: p.text().into(),
             start,
             end,

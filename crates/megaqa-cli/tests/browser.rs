@@ -1,0 +1,206 @@
+//! The web app end to end in real headless Chromium: built by trunk, served on
+//! 127.0.0.1, driven by web/e2e/drive.mjs (playwright-core), once on WebGPU
+//! (SwiftShader) and once with WebGPU off (the CPU fallback). What the page
+//! highlights must equal what `megaqa ask --json` prints natively for the same model
+//! and input, and the page's session export must pass `megaqa parity --against`.
+//!
+//! Needs trunk, wasm-bindgen-cli, node with web/e2e's packages and Debian's chromium:
+//! `.ci/run` installs them. Screenshots, exports and console logs go to
+//! test-artefacts/browser/.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn need(cmd: &str, arg: &str, hint: &str) {
+    let ok = Command::new(cmd)
+        .arg(arg)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(ok, "`{cmd}` is needed for the browser test: {hint}");
+}
+
+/// Builds the app with trunk into `dist` (its own target dir: a wasm build).
+fn build_app(dist: &Path) {
+    need(
+        "trunk",
+        "--version",
+        "cargo install trunk --version 0.21.14 --locked",
+    );
+    need(
+        "wasm-bindgen",
+        "--version",
+        "cargo install wasm-bindgen-cli --version 0.2.130",
+    );
+    let target = std::env::var("MEGAQA_WEB_TARGET_DIR").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/megaqa/target-web",
+            std::env::var("HOME").unwrap_or("/tmp".into())
+        )
+    });
+    let out = Command::new("trunk")
+        .current_dir(root())
+        .env("CARGO_TARGET_DIR", target)
+        .args(["build", "--dist"])
+        .arg(dist)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "trunk build failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn drive(dist: &Path, mode: &str, cases: &Path, artefacts: &Path) -> Value {
+    let e2e = root().join("web/e2e");
+    assert!(
+        e2e.join("node_modules/playwright-core").is_dir(),
+        "web/e2e/node_modules is missing: run `npm ci --prefix web/e2e` (.ci/run does)"
+    );
+    need("chromium", "--version", "apt-get install chromium");
+    let out = Command::new("node")
+        .current_dir(&e2e)
+        .arg("drive.mjs")
+        .arg("--dist")
+        .arg(dist)
+        .args(["--mode", mode, "--out"])
+        .arg(artefacts)
+        .arg("--cases")
+        .arg(cases)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().rev().find(|l| l.starts_with('{'));
+    let result: Value = line
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "drive.mjs printed no result:\n{stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    assert!(
+        out.status.success() && result.get("error").is_none(),
+        "{mode}: {result:#}"
+    );
+    result
+}
+
+fn native_ask(model: &Path, passage: &Path, question: &str) -> Value {
+    let out = assert_cmd::Command::cargo_bin("megaqa")
+        .unwrap()
+        .args(["ask", "--device", "cpu", "--json", "--model"])
+        .arg(model)
+        .arg("--context-file")
+        .arg(passage)
+        .args(["--question", question])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
+    let root = root();
+    let tmp = tempfile::tempdir().unwrap();
+    let dist = tmp.path().join("dist");
+    build_app(&dist);
+    let artefacts = root.join("test-artefacts/browser");
+    std::fs::create_dir_all(&artefacts).unwrap();
+
+    let model = root.join("assets/models/demo-tiny.megaqa.safetensors");
+    let short = root.join("assets/demo/passage.txt");
+    let long = root.join("assets/demo/long-passage.txt");
+    let cases = vec![
+        (short.clone(), "In what country is Normandy located?"),
+        // Several windows (4160 characters).
+        (long.clone(), "When was the Duchy of Normandy founded?"),
+        // The first question again: the network time once kernels are compiled.
+        (short.clone(), "In what country is Normandy located?"),
+    ];
+    let cases_file = tmp.path().join("cases.json");
+    let list: Vec<Value> = cases
+        .iter()
+        .map(|(p, q)| json!({"passage_file": p, "question": q}))
+        .collect();
+    std::fs::write(&cases_file, serde_json::to_string(&list).unwrap()).unwrap();
+
+    for mode in ["webgpu", "cpu"] {
+        let r = drive(&dist, mode, &cases_file, &artefacts);
+        let backend = r["backend"].as_str().unwrap();
+        eprintln!(
+            "{mode}: {backend}; model loaded in {} ms; first answer {} ms after opening the page; asks {:?}",
+            r["load_ms"],
+            r["first_answer_ms"],
+            r["cases"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["timings"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        );
+        match mode {
+            "webgpu" => assert!(backend.contains("WebGPU"), "{backend}"),
+            _ => assert!(backend.contains("CPU"), "{backend}"),
+        }
+        for ((passage, question), got) in cases.iter().zip(r["cases"].as_array().unwrap()) {
+            let want = native_ask(&model, passage, question);
+            let text = std::fs::read_to_string(passage).unwrap();
+            match want["answer"].as_str().unwrap() {
+                "" => assert_eq!(got["no_answer"], json!(true), "{mode} {question}: {got}"),
+                answer => {
+                    let (s, e) = (
+                        want["start"].as_u64().unwrap(),
+                        want["end"].as_u64().unwrap(),
+                    );
+                    assert_eq!(got["highlight"], json!(answer), "{mode} {question}");
+                    assert_eq!(
+                        (got["start"].as_u64(), got["end"].as_u64()),
+                        (Some(s), Some(e))
+                    );
+                    let slice: String = text
+                        .chars()
+                        .skip(s as usize)
+                        .take((e - s) as usize)
+                        .collect();
+                    assert_eq!(slice, answer);
+                }
+            }
+        }
+        assert_eq!(r["offline_reload"], json!(true), "{mode}: reload offline");
+        assert!(artefacts.join(format!("screenshot-{mode}.png")).is_file());
+
+        // The session export against a native run of the same questions.
+        let out = assert_cmd::Command::cargo_bin("megaqa")
+            .unwrap()
+            .args(["parity", "--device-a", "cpu", "--model"])
+            .arg(&model)
+            .arg("--against")
+            .arg(r["export"].as_str().unwrap())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        eprintln!("{mode} parity:\n{stdout}");
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("identical answers: 3/3"), "{stdout}");
+    }
+}

@@ -1,0 +1,108 @@
+// Drives the built megaqa web app in real headless Chromium (Debian's, through
+// playwright-core): serves DIST on 127.0.0.1, waits for the default model, asks
+// each case of CASES (a JSON list of {passage_file, question}) and prints one JSON
+// line with what the page shows for each (highlight, span, backend, timings). Saves a screenshot and the
+// session export into OUT. With --mode webgpu Chromium gets --enable-unsafe-webgpu
+// (SwiftShader); with --mode cpu it does not, so the app must fall back to the CPU.
+// Then it reloads the page offline and checks that the model comes back from
+// browser storage.
+//
+// node drive.mjs --dist DIR --mode webgpu|cpu --out DIR --cases CASES.json
+import { createServer } from "node:http";
+import { readFile, mkdir, writeFile } from "node:fs/promises";
+import { extname, join, normalize } from "node:path";
+import { chromium } from "playwright-core";
+
+const args = Object.fromEntries(
+  process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith("--") ? [...acc, [a.slice(2), all[i + 1]]] : acc), [])
+);
+for (const k of ["dist", "mode", "out", "cases"]) {
+  if (!args[k]) throw new Error(`missing --${k}`);
+}
+const TYPES = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm", ".css": "text/css", ".json": "application/json" };
+
+const server = createServer(async (req, res) => {
+  const path = normalize(decodeURIComponent(new URL(req.url, "http://x").pathname)).replace(/^(\.\.[/\\])+/, "");
+  const file = join(args.dist, path.endsWith("/") ? path + "index.html" : path);
+  try {
+    const body = await readFile(file);
+    res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream", "content-length": body.length });
+    res.end(body);
+  } catch {
+    res.writeHead(404);
+    res.end("not found");
+  }
+});
+await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
+const base = `http://127.0.0.1:${server.address().port}/`;
+
+const flags = [
+  "--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  "--no-first-run", "--disable-quic", "--disable-dev-shm-usage",
+];
+if (args.mode === "webgpu") flags.push("--enable-unsafe-webgpu", "--enable-features=Vulkan", "--use-angle=swiftshader");
+const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", headless: true, args: flags });
+const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 1000 } });
+const page = await context.newPage();
+const console_lines = [];
+page.on("console", (m) => console_lines.push(`${m.type()}: ${m.text()}`));
+page.on("pageerror", (e) => console_lines.push(`pageerror: ${e.message}`));
+
+const result = { mode: args.mode };
+try {
+  const t0 = Date.now();
+  await page.goto(base);
+  await page.waitForSelector("[data-testid=model]", { timeout: 180_000 });
+  result.load_ms = Date.now() - t0;
+  result.backend = (await page.textContent("[data-testid=backend]")).trim();
+
+  result.cases = [];
+  const cases = JSON.parse(await readFile(args.cases, "utf8"));
+  for (const [i, c] of cases.entries()) {
+    const passage = await readFile(c.passage_file, "utf8");
+    await page.fill("#passage", passage);
+    await page.fill("#question", c.question);
+    const t1 = Date.now();
+    await page.press("#question", "Enter");
+    // The export button counts the answered questions: wait for this one's.
+    await page.waitForSelector(`#export:has-text("(${i + 1} question")`, { timeout: 180_000 });
+    const r = { question: c.question, ask_ms: Date.now() - t1 };
+    if (i === 0) result.first_answer_ms = Date.now() - t0;
+    const mark = await page.$("[data-testid=highlight]");
+    if (mark) {
+      r.highlight = await mark.textContent();
+      r.start = Number(await mark.getAttribute("data-start"));
+      r.end = Number(await mark.getAttribute("data-end"));
+    }
+    r.no_answer = (await page.$("[data-testid=no-answer]")) !== null;
+    r.timings = (await page.textContent("[data-testid=timings]")).trim();
+    result.cases.push(r);
+  }
+  await mkdir(args.out, { recursive: true });
+  await page.screenshot({ path: join(args.out, `screenshot-${args.mode}.png`), fullPage: true });
+
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export")]);
+  result.export = join(args.out, `session-${args.mode}.json`);
+  await download.saveAs(result.export);
+
+  // Offline: the app shell from the service worker, the model from browser storage.
+  await page.evaluate(async () => { await navigator.serviceWorker.ready; });
+  await context.setOffline(true);
+  await page.reload();
+  await page.waitForSelector("[data-testid=model]", { timeout: 180_000 });
+  result.offline_reload = true;
+  result.cached_models = (await page.textContent("[data-testid=cached]")).trim();
+} catch (e) {
+  result.error = String(e);
+  try {
+    await mkdir(args.out, { recursive: true });
+    await page.screenshot({ path: join(args.out, `failure-${args.mode}.png`), fullPage: true });
+  } catch {}
+} finally {
+  result.console = console_lines.slice(-20);
+  await writeFile(join(args.out, `console-${args.mode}.txt`), console_lines.join("\n")).catch(() => {});
+  await browser.close();
+  server.close();
+}
+console.log(JSON.stringify(result));
+process.exit(result.error ? 1 : 0);

@@ -1,0 +1,569 @@
+//! The page: model panel (load from URL or files, cached models), passage and
+//! question, the answer highlighted in the passage with its n-best list, timings,
+//! and the session export for `megaqa parity --against`.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use burn::tensor::DType;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use megaqa::model::Checkpoint;
+use megaqa::text::decode::char_slice;
+use megaqa::{Answered, Engine, QuestionResult, ResultsFile};
+use wasm_bindgen::JsCast;
+
+use crate::compute::{self, Compute};
+use crate::store::{self, Cached};
+
+/// The model the build serves (made by scripts/make-demo-model.sh).
+pub const DEMO_URL: &str = "./models/demo-tiny.megaqa.safetensors";
+const DEMO_PASSAGE: &str = include_str!("../../assets/demo/passage.txt");
+const DEMO_QUESTION: &str = "In what country is Normandy located?";
+
+thread_local! {
+    static ENGINE: RefCell<Option<Rc<Engine>>> = const { RefCell::new(None) };
+    static COMPUTE: RefCell<Option<Compute>> = const { RefCell::new(None) };
+    static SESSION: RefCell<Vec<QuestionResult>> = const { RefCell::new(Vec::new()) };
+}
+
+/// What the page shows about the loaded model.
+#[derive(Debug, Clone, PartialEq)]
+struct ModelInfo {
+    name: String,
+    bytes: u64,
+    sha256: String,
+    /// The engine's fingerprint (what results files carry).
+    model_sha256: String,
+    shape: String,
+    demo: bool,
+}
+
+/// One span the page can highlight.
+#[derive(Debug, Clone, PartialEq)]
+struct Span {
+    text: String,
+    start: usize,
+    end: usize,
+    probability: f64,
+}
+
+/// What the page shows about one answered question.
+#[derive(Debug, Clone, PartialEq)]
+struct Shown {
+    passage: String,
+    /// The answer, or None for "no answer in this passage".
+    answer: Option<Span>,
+    sentence: String,
+    null_score: f64,
+    null_odds: f64,
+    /// Alternatives (non-empty spans) from the n-best list.
+    nbest: Vec<Span>,
+    windows: usize,
+    tokenize_ms: f64,
+    network_ms: f64,
+    decode_ms: f64,
+}
+
+fn shown(passage: &str, a: &Answered) -> Shown {
+    let p = &a.prediction;
+    let span = |text: &str, start, end, probability| Span {
+        text: text.into(),
+        start,
+        end,
+        probability,
+    };
+    Shown {
+        passage: passage.into(),
+        answer: p
+            .answer
+            .as_ref()
+            .map(|x| span(&x.text, x.start, x.end, x.probability)),
+        sentence: p
+            .answer
+            .as_ref()
+            .map_or(String::new(), |x| x.sentence.clone()),
+        null_score: p.null_score,
+        null_odds: p.null_odds,
+        nbest: p
+            .nbest
+            .iter()
+            .filter(|e| !e.text.is_empty())
+            .map(|e| span(&e.text, e.start, e.end, e.probability))
+            .collect(),
+        windows: a.windows.len(),
+        tokenize_ms: a.timings.tokenize_ms,
+        network_ms: a.timings.network_ms,
+        decode_ms: a.timings.decode_ms,
+    }
+}
+
+fn human_bytes(n: u64) -> String {
+    if n >= 1 << 20 {
+        format!("{:.1} MB", n as f64 / (1 << 20) as f64)
+    } else {
+        format!("{:.1} kB", n as f64 / 1024.0)
+    }
+}
+
+/// The page's query string says `?backend=cpu`.
+fn force_cpu() -> bool {
+    web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .is_some_and(|q| q.contains("backend=cpu"))
+}
+
+/// Builds the engine for checkpoint bytes, on WebGPU unless the model does not fit.
+fn build_engine(ckpt: Checkpoint, note: &mut Vec<String>) -> Result<Engine, String> {
+    let compute = COMPUTE
+        .with(|c| c.borrow().clone())
+        .ok_or("the backend is not ready")?;
+    let largest = ckpt
+        .weights
+        .iter()
+        .map(|(n, t)| (n.clone(), t.shape.iter().product::<usize>() as u64 * 4))
+        .max_by_key(|(_, b)| *b);
+    let mut device = compute.device.clone();
+    if let Some((name, bytes)) = largest
+        && let Some(why) = compute::does_not_fit(&compute, &name, bytes)
+    {
+        note.push(format!("{why}: running it on the CPU instead."));
+        device = burn::tensor::Device::flex();
+    }
+    Engine::new(ckpt, device, DType::F32).map_err(|e| e.to_string())
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    let backend = RwSignal::new(String::from("starting…"));
+    let backend_note = RwSignal::new(None::<String>);
+    let f16 = RwSignal::new(false);
+    let model = RwSignal::new(None::<ModelInfo>);
+    let progress = RwSignal::new(None::<(u64, Option<u64>)>);
+    let status = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let cached = RwSignal::new(Vec::<Cached>::new());
+    let url = RwSignal::new(String::from(DEMO_URL));
+    let passage = RwSignal::new(String::from(DEMO_PASSAGE.trim()));
+    let question = RwSignal::new(String::from(DEMO_QUESTION));
+    let result = RwSignal::new(None::<Shown>);
+    let selected = RwSignal::new(None::<usize>);
+    let busy = RwSignal::new(false);
+    let session_len = RwSignal::new(0usize);
+
+    let refresh_cache = move || {
+        spawn_local(async move {
+            match store::list().await {
+                Ok(list) => cached.set(list),
+                Err(e) => backend_note.set(Some(e)),
+            }
+        })
+    };
+
+    // Opens a checkpoint from bytes, caches it, and makes it the engine.
+    let install = move |origin: String, ckpt: Checkpoint, bytes: u64, sha: String, demo: bool| {
+        let mut notes = vec![];
+        let cfg = ckpt.config.clone();
+        match build_engine(ckpt, &mut notes) {
+            Ok(engine) => {
+                model.set(Some(ModelInfo {
+                    name: origin,
+                    bytes,
+                    sha256: sha,
+                    model_sha256: engine.model_sha256.clone(),
+                    shape: format!(
+                        "{} layers × {} hidden, {} heads, {}",
+                        cfg.num_layers,
+                        cfg.hidden_size,
+                        cfg.num_heads,
+                        if cfg.pre_layer_norm {
+                            "pre-LN (Megatron)"
+                        } else {
+                            "post-LN (BERT)"
+                        }
+                    ),
+                    demo,
+                }));
+                ENGINE.with(|e| *e.borrow_mut() = Some(Rc::new(engine)));
+                status.set(notes.join(" "));
+                error.set(None);
+            }
+            Err(e) => error.set(Some(e)),
+        }
+    };
+
+    let load_url = move |target: String| {
+        busy.set(true);
+        error.set(None);
+        spawn_local(async move {
+            let demo = target == DEMO_URL;
+            let from_cache = store::get(&target).await.ok().flatten();
+            let got = match from_cache {
+                Some(b) => {
+                    status.set("loaded from browser storage (works offline)".into());
+                    Ok(b)
+                }
+                None => {
+                    status.set(format!("downloading {target}…"));
+                    store::fetch_with_progress(&target, |n, t| progress.set(Some((n, t)))).await
+                }
+            };
+            let result = got.and_then(|bytes| {
+                let name = target.rsplit('/').next().unwrap_or(&target).to_string();
+                let sha = store::sha256_hex(&bytes);
+                let len = bytes.len() as u64;
+                Checkpoint::from_bytes(&target, &name, bytes.clone())
+                    .map(|c| (c, bytes, name, sha, len))
+                    .map_err(|e| e.to_string())
+            });
+            match result {
+                Ok((ckpt, bytes, name, sha, len)) => {
+                    if let Err(e) = store::put(&target, &name, &bytes).await {
+                        backend_note.set(Some(e));
+                    }
+                    install(target.clone(), ckpt, len, sha, demo);
+                }
+                Err(e) => error.set(Some(e)),
+            }
+            progress.set(None);
+            busy.set(false);
+            refresh_cache();
+        });
+    };
+
+    let load_cached = move |c: Cached| {
+        busy.set(true);
+        spawn_local(async move {
+            match store::get(&c.key).await {
+                Ok(Some(bytes)) => match Checkpoint::from_bytes(&c.name, &c.name, bytes) {
+                    Ok(ckpt) => {
+                        let demo = c.key.ends_with(DEMO_URL.trim_start_matches('.'));
+                        install(c.name.clone(), ckpt, c.bytes, c.sha256.clone(), demo)
+                    }
+                    Err(e) => error.set(Some(e.to_string())),
+                },
+                Ok(None) => error.set(Some(format!("{} is no longer stored", c.name))),
+                Err(e) => error.set(Some(e)),
+            }
+            busy.set(false);
+        });
+    };
+
+    let on_files = move |ev: leptos::ev::Event| {
+        let Some(input) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+        else {
+            return;
+        };
+        let Some(list) = input.files() else { return };
+        let files: Vec<web_sys::File> = (0..list.length()).filter_map(|i| list.get(i)).collect();
+        if files.is_empty() {
+            return;
+        }
+        busy.set(true);
+        error.set(None);
+        spawn_local(async move {
+            let mut map = BTreeMap::new();
+            let mut total = 0u64;
+            for f in &files {
+                status.set(format!("reading {}…", f.name()));
+                match store::read_file(f).await {
+                    Ok(b) => {
+                        total += b.len() as u64;
+                        progress.set(Some((total, None)));
+                        map.insert(f.name(), b);
+                    }
+                    Err(e) => {
+                        error.set(Some(e));
+                        busy.set(false);
+                        return;
+                    }
+                }
+            }
+            let loaded = if map.contains_key("config.json") {
+                Checkpoint::from_hf_files("selected files", map)
+            } else if map.len() == 1 {
+                let (name, bytes) = map.into_iter().next().expect("one file");
+                Checkpoint::from_bytes(&name, &name, bytes)
+            } else {
+                error.set(Some(
+                    "select one file (.nemo or a converted .safetensors), or a Hugging Face set: config.json + model.safetensors (or pytorch_model.bin) + vocab.txt".into(),
+                ));
+                busy.set(false);
+                return;
+            };
+            match loaded {
+                Ok(ckpt) => {
+                    // Cache the converted form: one file, whatever was selected.
+                    let name = format!(
+                        "{}.megaqa.safetensors",
+                        files[0].name().trim_end_matches(".safetensors")
+                    );
+                    match ckpt.to_converted_bytes(false) {
+                        Ok(bytes) => {
+                            let sha = store::sha256_hex(&bytes);
+                            let key = store::local_key(&name, &sha);
+                            if let Err(e) = store::put(&key, &name, &bytes).await {
+                                backend_note.set(Some(e));
+                            }
+                            install(name, ckpt, total, sha, false);
+                        }
+                        Err(e) => error.set(Some(e.to_string())),
+                    }
+                }
+                Err(e) => error.set(Some(e.to_string())),
+            }
+            progress.set(None);
+            busy.set(false);
+            refresh_cache();
+        });
+    };
+
+    let ask = move || {
+        let Some(engine) = ENGINE.with(|e| e.borrow().clone()) else {
+            error.set(Some("load a model first".into()));
+            return;
+        };
+        let (q, p) = (question.get_untracked(), passage.get_untracked());
+        if q.trim().is_empty() || p.trim().is_empty() {
+            error.set(Some("type a passage and a question".into()));
+            return;
+        }
+        busy.set(true);
+        error.set(None);
+        spawn_local(async move {
+            match engine.ask_async(&q, &p, 8).await {
+                Ok(a) => {
+                    SESSION.with(|s| {
+                        let mut r = QuestionResult::new(None, &q, &p, &a);
+                        r.context = Some(p.clone());
+                        s.borrow_mut().push(r);
+                        session_len.set(s.borrow().len());
+                    });
+                    selected.set(None);
+                    result.set(Some(shown(&p, &a)));
+                }
+                Err(e) => error.set(Some(e.to_string())),
+            }
+            busy.set(false);
+        });
+    };
+
+    let export = move |_| {
+        let (Some(info), Some(c)) = (model.get_untracked(), COMPUTE.with(|c| c.borrow().clone()))
+        else {
+            return;
+        };
+        let results = SESSION.with(|s| s.borrow().clone());
+        let file = ResultsFile::new(&info.model_sha256, &c.label(), results);
+        match serde_json::to_string_pretty(&file) {
+            Ok(text) => {
+                if let Err(e) = crate::download::save("megaqa-session.json", &text) {
+                    error.set(Some(e));
+                }
+            }
+            Err(e) => error.set(Some(e.to_string())),
+        }
+    };
+
+    // Start: open the backend, then the default model (from storage when cached).
+    spawn_local(async move {
+        let c = compute::open(force_cpu()).await;
+        backend.set(c.label());
+        f16.set(c.f16);
+        backend_note.set(c.fallback_reason.clone());
+        COMPUTE.with(|x| *x.borrow_mut() = Some(c));
+        refresh_cache();
+        load_url(DEMO_URL.to_string());
+    });
+
+    let on_passage_file = move |ev: leptos::ev::Event| {
+        let Some(file) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+            .and_then(|i| i.files())
+            .and_then(|l| l.get(0))
+        else {
+            return;
+        };
+        spawn_local(async move {
+            match store::read_file(&file).await {
+                Ok(b) => match String::from_utf8(b) {
+                    Ok(t) => passage.set(t),
+                    Err(_) => error.set(Some(format!("{}: not UTF-8 text", file.name()))),
+                },
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+
+    view! {
+        <header>
+            <h1>"megaqa"</h1>
+            <p class="tagline">"Extractive question answering in your browser: no server, offline after the first load."</p>
+        </header>
+        <main>
+            <section class="panel" aria-labelledby="model-h">
+                <h2 id="model-h">"Model"</h2>
+                <p id="backend" data-testid="backend">
+                    "Backend: " <strong>{move || backend.get()}</strong>
+                    {move || if f16.get() { " · f16 available" } else { " · no f16" }}
+                </p>
+                <Show when=move || backend_note.get().is_some()>
+                    <p class="note">{move || backend_note.get().unwrap_or_default()}</p>
+                </Show>
+                <Show when=move || model.get().is_some()>
+                    {move || model.get().map(|m| view! {
+                        <dl class="model" data-testid="model">
+                            <dt>"Loaded"</dt><dd>{m.name.clone()}</dd>
+                            <dt>"Size"</dt><dd>{human_bytes(m.bytes)}</dd>
+                            <dt>"sha256"</dt><dd class="hash">{m.sha256.clone()}</dd>
+                            <dt>"Network"</dt><dd>{m.shape.clone()}</dd>
+                        </dl>
+                        <Show when=move || m.demo>
+                            <p class="warning" role="note">
+                                "This demo model is tiny (2 layers × 32) and was trained by megaqa on only 16 SQuAD questions: its weights are essentially random for anything else. It shows the mechanics, not real answers. For real answers, load a SQuAD-trained checkpoint (for example NVIDIA's Megatron-BERT 345M QA .nemo, or one converted with "
+                                <code>"megaqa convert"</code> ") below."
+                            </p>
+                        </Show>
+                    })}
+                </Show>
+                <Show when=move || progress.get().is_some()>
+                    {move || progress.get().map(|(n, t)| view! {
+                        <label class="progress">
+                            {format!("{} of {}", human_bytes(n), t.map_or("?".into(), human_bytes))}
+                            <progress max=t.unwrap_or(0).max(n) value=n></progress>
+                        </label>
+                    })}
+                </Show>
+                <div class="row">
+                    <label for="model-url">"Model URL"</label>
+                    <input id="model-url" type="url" prop:value=move || url.get()
+                        on:input=move |ev| url.set(event_target_value(&ev)) />
+                    <button on:click=move |_| load_url(url.get_untracked()) disabled=move || busy.get()>"Load"</button>
+                </div>
+                <div class="row">
+                    <label for="model-files">"Or files"</label>
+                    <input id="model-files" type="file" multiple
+                        accept=".nemo,.safetensors,.json,.txt,.bin"
+                        on:change=on_files />
+                </div>
+                <p class="hint">"A .nemo archive, a file from " <code>"megaqa convert"</code>
+                    ", or a Hugging Face set (config.json + model.safetensors + vocab.txt)."</p>
+                <details>
+                    <summary>{move || format!("Stored in this browser ({})", cached.get().len())}</summary>
+                    <ul class="cached" data-testid="cached">
+                        <For each=move || cached.get() key=|c| c.key.clone() children=move |c: Cached| {
+                            let c2 = c.clone();
+                            let key = c.key.clone();
+                            view! {
+                                <li>
+                                    <span>{c.name.clone()} " · " {human_bytes(c.bytes)} " · "
+                                        <span class="hash">{c.sha256.chars().take(12).collect::<String>()}</span></span>
+                                    <button on:click=move |_| load_cached(c2.clone())>"Use"</button>
+                                    <button on:click=move |_| {
+                                        let key = key.clone();
+                                        spawn_local(async move {
+                                            if let Err(e) = store::delete(&key).await { error.set(Some(e)); }
+                                            refresh_cache();
+                                        });
+                                    } aria-label=format!("Delete {}", c.name)>"Delete"</button>
+                                </li>
+                            }
+                        } />
+                    </ul>
+                </details>
+            </section>
+
+            <section class="panel" aria-labelledby="ask-h">
+                <h2 id="ask-h">"Ask"</h2>
+                <label for="passage">"Passage"</label>
+                <textarea id="passage" rows="8" prop:value=move || passage.get()
+                    on:input=move |ev| passage.set(event_target_value(&ev))></textarea>
+                <div class="row">
+                    <label for="passage-file">"Open a .txt file"</label>
+                    <input id="passage-file" type="file" accept=".txt,text/plain" on:change=on_passage_file />
+                </div>
+                <label for="question">"Question (Enter asks)"</label>
+                <div class="row">
+                    <input id="question" type="text" prop:value=move || question.get()
+                        on:input=move |ev| question.set(event_target_value(&ev))
+                        on:keydown=move |ev: leptos::ev::KeyboardEvent| if ev.key() == "Enter" { ask() } />
+                    <button id="ask" on:click=move |_| ask()
+                        disabled=move || busy.get() || model.get().is_none()>"Ask"</button>
+                </div>
+                <Show when=move || error.get().is_some()>
+                    <p class="error" role="alert" data-testid="error">{move || error.get().unwrap_or_default()}</p>
+                </Show>
+                <p class="status" aria-live="polite">{move || if busy.get() { "working…".to_string() } else { status.get() }}</p>
+            </section>
+
+            <section class="panel" aria-labelledby="answer-h" aria-live="polite">
+                <h2 id="answer-h">"Answer"</h2>
+                {move || result.get().map(|r| {
+                    let current = selected.get().and_then(|i| r.nbest.get(i).cloned()).or(r.answer.clone());
+                    let passage_view = match &current {
+                        Some(s) => {
+                            let total = r.passage.chars().count();
+                            view! {
+                                <p class="passage" data-testid="passage">
+                                    {char_slice(&r.passage, 0, s.start)}
+                                    <mark data-testid="highlight" data-start=s.start data-end=s.end>{char_slice(&r.passage, s.start, s.end)}</mark>
+                                    {char_slice(&r.passage, s.end, total)}
+                                </p>
+                            }.into_any()
+                        }
+                        None => view! { <p class="passage" data-testid="passage">{r.passage.clone()}</p> }.into_any(),
+                    };
+                    let nbest = r.nbest.clone();
+                    view! {
+                        {match &r.answer {
+                            Some(a) => view! {
+                                <p class="answer" data-testid="answer">
+                                    <strong>{a.text.clone()}</strong>
+                                    {format!(" · probability {:.3} · characters {}–{}", a.probability, a.start, a.end)}
+                                </p>
+                                <p class="sentence">"In: " <q>{r.sentence.clone()}</q></p>
+                            }.into_any(),
+                            None => view! {
+                                <p class="no-answer" data-testid="no-answer">
+                                    <strong>"No answer in this passage."</strong>
+                                    {format!(" Null score {:.3}, null odds {:.3}.", r.null_score, r.null_odds)}
+                                </p>
+                            }.into_any(),
+                        }}
+                        {passage_view}
+                        <p class="timings" data-testid="timings">
+                            {format!("{} window(s) · tokenize {:.1} ms · network {:.1} ms · decode {:.1} ms",
+                                r.windows, r.tokenize_ms, r.network_ms, r.decode_ms)}
+                        </p>
+                        <h3>"Alternatives"</h3>
+                        <ol class="nbest">
+                            {nbest.into_iter().enumerate().map(|(i, s)| view! {
+                                <li>
+                                    <button class=move || if selected.get() == Some(i) { "alt chosen" } else { "alt" }
+                                        aria-pressed=move || (selected.get() == Some(i)).to_string()
+                                        on:click=move |_| selected.set(Some(i))>
+                                        {format!("{:.3} · {}", s.probability, s.text)}
+                                    </button>
+                                </li>
+                            }).collect_view()}
+                        </ol>
+                    }
+                })}
+                <div class="row">
+                    <button id="export" on:click=export disabled=move || session_len.get() == 0>
+                        {move || format!("Export session ({} question(s))", session_len.get())}
+                    </button>
+                </div>
+                <p class="hint">"The export is a megaqa results file: check it against a native run with "
+                    <code>"megaqa parity --against megaqa-session.json --model MODEL --device-a wgpu"</code> "."</p>
+            </section>
+        </main>
+        <footer>
+            <p>"Demo passage: SQuAD v2.0 (CC BY-SA 4.0). megaqa runs the same Rust engine natively and here."</p>
+        </footer>
+    }
+}

@@ -1,0 +1,89 @@
+//! Where the network runs in the browser: WebGPU through Burn's wgpu backend when
+//! the browser offers an adapter, else Burn's CPU backend (flex) compiled to wasm.
+
+use burn::tensor::Device;
+
+/// The opened backend, described for the page.
+#[derive(Clone)]
+pub struct Compute {
+    pub device: Device,
+    /// "WebGPU" or "CPU (wasm)".
+    pub backend: &'static str,
+    pub adapter: String,
+    pub f16: bool,
+    /// The largest storage buffer one binding may hold (bytes); `None` on the CPU.
+    pub max_binding: Option<u64>,
+    /// Why WebGPU is not used, when it is not.
+    pub fallback_reason: Option<String>,
+}
+
+impl Compute {
+    /// "WebGPU (SwiftShader Device)" / "CPU (wasm)": what results files record.
+    pub fn label(&self) -> String {
+        format!("{} ({})", self.backend, self.adapter)
+    }
+
+    /// The CPU backend.
+    pub fn cpu(reason: Option<String>) -> Self {
+        Self {
+            device: Device::flex(),
+            backend: "CPU",
+            adapter: "flex, wasm".into(),
+            f16: false,
+            max_binding: None,
+            fallback_reason: reason,
+        }
+    }
+}
+
+/// Opens WebGPU, falling back to the CPU with the reason when it is missing or fails.
+/// `force_cpu` (the page's `?backend=cpu`) skips WebGPU.
+pub async fn open(force_cpu: bool) -> Compute {
+    if force_cpu {
+        return Compute::cpu(Some("CPU chosen with ?backend=cpu".into()));
+    }
+    let has_gpu = web_sys::window()
+        .map(|w| {
+            js_sys::Reflect::get(&w.navigator(), &"gpu".into()).is_ok_and(|g| !g.is_undefined())
+        })
+        .unwrap_or(false);
+    if !has_gpu {
+        return Compute::cpu(Some("this browser has no WebGPU (navigator.gpu)".into()));
+    }
+    match Device::wgpu_options().init_with_setup_async().await {
+        Ok((device, setup)) => {
+            let info = setup.adapter.get_info();
+            let limits = setup.device.limits();
+            let f16 = setup
+                .device
+                .features()
+                .contains(burn::tensor::wgpu::wgpu::Features::SHADER_F16);
+            let adapter = if info.name.is_empty() {
+                format!("{:?}", info.backend)
+            } else {
+                info.name.clone()
+            };
+            Compute {
+                device,
+                backend: "WebGPU",
+                adapter,
+                f16,
+                max_binding: Some(u64::from(limits.max_storage_buffer_binding_size)),
+                fallback_reason: None,
+            }
+        }
+        Err(e) => Compute::cpu(Some(format!("WebGPU failed to start: {e}"))),
+    }
+}
+
+/// Why a model with a largest tensor of `bytes` does not fit, if it does not.
+pub fn does_not_fit(c: &Compute, tensor: &str, bytes: u64) -> Option<String> {
+    let max = c.max_binding?;
+    (bytes > max).then(|| {
+        format!(
+            "the model's largest tensor ({tensor}, {:.1} MB) is larger than this WebGPU adapter allows in one buffer ({:.1} MB)",
+            bytes as f64 / 1e6,
+            max as f64 / 1e6
+        )
+    })
+}

@@ -1,0 +1,193 @@
+//! Models in the browser: fetched with progress, read from local files, and kept
+//! in the Cache API (`megaqa-models`) so that a reload works offline. Every model
+//! is cached in megaqa's converted form (one file: weights, config, vocab).
+
+use js_sys::{Array, Uint8Array};
+use sha2::{Digest, Sha256};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Cache, Headers, Request, Response, ResponseInit};
+
+const CACHE: &str = "megaqa-models";
+
+/// A model kept in browser storage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cached {
+    /// The cache key (a same-origin URL path).
+    pub key: String,
+    pub name: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+fn js_err(what: &str, e: JsValue) -> String {
+    let detail = e
+        .as_string()
+        .or_else(|| {
+            e.dyn_ref::<js_sys::Error>()
+                .map(|e| String::from(e.message()))
+        })
+        .unwrap_or_else(|| format!("{e:?}"));
+    format!("{what}: {detail}")
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(bytes))
+}
+
+async fn open_cache() -> Result<Cache, String> {
+    let window = web_sys::window().ok_or("no window")?;
+    let caches = window
+        .caches()
+        .map_err(|e| js_err("browser storage (Cache API) is unavailable", e))?;
+    let cache = JsFuture::from(caches.open(CACHE))
+        .await
+        .map_err(|e| js_err("opening browser storage", e))?;
+    Ok(cache.unchecked_into())
+}
+
+/// The cache key of a model: its URL for fetched models, a local path otherwise.
+pub fn local_key(name: &str, sha256: &str) -> String {
+    format!("./megaqa-local/{}/{}", &sha256[..16], name)
+}
+
+/// Keeps `bytes` under `key`, with its name, size and sha256 in the headers.
+pub async fn put(key: &str, name: &str, bytes: &[u8]) -> Result<Cached, String> {
+    let cache = open_cache().await?;
+    let sha = sha256_hex(bytes);
+    let headers = Headers::new().map_err(|e| js_err("headers", e))?;
+    for (k, v) in [
+        ("x-megaqa-name", name.to_string()),
+        ("x-megaqa-sha256", sha.clone()),
+        ("content-length", bytes.len().to_string()),
+        ("content-type", "application/octet-stream".into()),
+    ] {
+        headers.set(k, &v).map_err(|e| js_err("headers", e))?;
+    }
+    let init = ResponseInit::new();
+    init.set_headers(&headers);
+    let body = Uint8Array::from(bytes);
+    let response = Response::new_with_opt_buffer_source_and_init(Some(&body), &init)
+        .map_err(|e| js_err("response", e))?;
+    JsFuture::from(cache.put_with_str(key, &response))
+        .await
+        .map_err(|e| js_err("saving the model in browser storage (is it full?)", e))?;
+    Ok(Cached {
+        key: key.into(),
+        name: name.into(),
+        bytes: bytes.len() as u64,
+        sha256: sha,
+    })
+}
+
+/// The bytes kept under `key`, if any.
+pub async fn get(key: &str) -> Result<Option<Vec<u8>>, String> {
+    let cache = open_cache().await?;
+    let found = JsFuture::from(cache.match_with_str(key))
+        .await
+        .map_err(|e| js_err("reading browser storage", e))?;
+    if found.is_undefined() {
+        return Ok(None);
+    }
+    let response: Response = found.unchecked_into();
+    let buf = JsFuture::from(
+        response
+            .array_buffer()
+            .map_err(|e| js_err("reading browser storage", e))?,
+    )
+    .await
+    .map_err(|e| js_err("reading browser storage", e))?;
+    Ok(Some(Uint8Array::new(&buf).to_vec()))
+}
+
+/// Every model kept, with its size and sha256.
+pub async fn list() -> Result<Vec<Cached>, String> {
+    let cache = open_cache().await?;
+    let keys: Array = JsFuture::from(cache.keys())
+        .await
+        .map_err(|e| js_err("listing browser storage", e))?
+        .unchecked_into();
+    let mut out = Vec::new();
+    for request in keys.iter() {
+        let request: Request = request.unchecked_into();
+        let found = JsFuture::from(cache.match_with_request(&request))
+            .await
+            .map_err(|e| js_err("listing browser storage", e))?;
+        if found.is_undefined() {
+            continue;
+        }
+        let response: Response = found.unchecked_into();
+        let h = response.headers();
+        let get = |k: &str| h.get(k).ok().flatten().unwrap_or_default();
+        out.push(Cached {
+            key: request.url(),
+            name: get("x-megaqa-name"),
+            bytes: get("content-length").parse().unwrap_or(0),
+            sha256: get("x-megaqa-sha256"),
+        });
+    }
+    Ok(out)
+}
+
+pub async fn delete(key: &str) -> Result<(), String> {
+    let cache = open_cache().await?;
+    JsFuture::from(cache.delete_with_str(key))
+        .await
+        .map_err(|e| js_err("deleting from browser storage", e))?;
+    Ok(())
+}
+
+/// Downloads `url`, calling `progress(received, total)` as bytes arrive.
+pub async fn fetch_with_progress(
+    url: &str,
+    mut progress: impl FnMut(u64, Option<u64>),
+) -> Result<Vec<u8>, String> {
+    let window = web_sys::window().ok_or("no window")?;
+    let response: Response = JsFuture::from(window.fetch_with_str(url))
+        .await
+        .map_err(|e| js_err(&format!("{url}: download failed (offline?)"), e))?
+        .unchecked_into();
+    if !response.ok() {
+        return Err(format!(
+            "{url}: the server answered {} {}",
+            response.status(),
+            response.status_text()
+        ));
+    }
+    let total = response
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse::<u64>().ok());
+    let body = response
+        .body()
+        .ok_or_else(|| format!("{url}: empty body"))?;
+    let reader: web_sys::ReadableStreamDefaultReader = body.get_reader().unchecked_into();
+    let mut bytes = Vec::with_capacity(total.unwrap_or(0) as usize);
+    loop {
+        let chunk = JsFuture::from(reader.read())
+            .await
+            .map_err(|e| js_err(&format!("{url}: download interrupted"), e))?;
+        let done = js_sys::Reflect::get(&chunk, &"done".into())
+            .map(|d| d.is_truthy())
+            .unwrap_or(true);
+        if done {
+            break;
+        }
+        let value =
+            js_sys::Reflect::get(&chunk, &"value".into()).map_err(|e| js_err("download", e))?;
+        let part: Uint8Array = value.unchecked_into();
+        bytes.extend(part.to_vec());
+        progress(bytes.len() as u64, total);
+    }
+    Ok(bytes)
+}
+
+/// The bytes of a local file.
+pub async fn read_file(file: &web_sys::File) -> Result<Vec<u8>, String> {
+    let buf = JsFuture::from(file.array_buffer())
+        .await
+        .map_err(|e| js_err(&format!("{}: cannot read", file.name()), e))?;
+    Ok(Uint8Array::new(&buf).to_vec())
+}

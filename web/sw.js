@@ -1,0 +1,31 @@
+// megaqa service worker: keeps the app itself (html, js, wasm, css) so that a
+// reload works offline. Network first, so a new build is picked up when online;
+// the cache answers when the network does not. Models live in the page's own
+// cache ("megaqa-models"), which this worker leaves alone.
+const APP = "megaqa-app-v1";
+const SHELL = ["./", "./index.html", "./megaqa-web.js", "./megaqa-web_bg.wasm", "./style.css"];
+
+self.addEventListener("install", (e) => {
+  e.waitUntil(caches.open(APP).then((c) => c.addAll(SHELL)).then(() => self.skipWaiting()));
+});
+self.addEventListener("activate", (e) => e.waitUntil(self.clients.claim()));
+
+self.addEventListener("fetch", (e) => {
+  const req = e.request;
+  const url = new URL(req.url);
+  if (req.method !== "GET" || url.origin !== self.location.origin) return;
+  if (url.pathname.includes("/megaqa-local/") || url.pathname.endsWith(".safetensors") || url.pathname.endsWith(".nemo")) return;
+  e.respondWith(
+    fetch(req)
+      .then((res) => {
+        if (res.ok) {
+          const copy = res.clone();
+          caches.open(APP).then((c) => c.put(req, copy));
+        }
+        return res;
+      })
+      .catch(() =>
+        caches.match(req, { ignoreSearch: true }).then((hit) => hit || Promise.reject(new Error("offline and not cached")))
+      )
+  );
+});
