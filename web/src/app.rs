@@ -90,6 +90,7 @@ fn shown(passage: &str, a: &Answered) -> Shown {
             .nbest
             .iter()
             .filter(|e| !e.text.is_empty())
+            .take(10)
             .map(|e| span(&e.text, e.start, e.end, e.probability))
             .collect(),
         windows: a.windows.len(),

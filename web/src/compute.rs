@@ -58,8 +58,12 @@ pub async fn open(force_cpu: bool) -> Compute {
                 .device
                 .features()
                 .contains(burn::tensor::wgpu::wgpu::Features::SHADER_F16);
+            // Browsers hide the adapter's name from wgpu; WebGPU's own `adapter.info`
+            // still says vendor and architecture (e.g. "google swiftshader").
             let adapter = if info.name.is_empty() {
-                format!("{:?}", info.backend)
+                browser_adapter_info()
+                    .await
+                    .unwrap_or_else(|| format!("{:?}", info.backend))
             } else {
                 info.name.clone()
             };
@@ -68,7 +72,7 @@ pub async fn open(force_cpu: bool) -> Compute {
                 backend: "WebGPU",
                 adapter,
                 f16,
-                max_binding: Some(u64::from(limits.max_storage_buffer_binding_size)),
+                max_binding: Some(limits.max_storage_buffer_binding_size),
                 fallback_reason: None,
             }
         }
@@ -86,4 +90,27 @@ pub fn does_not_fit(c: &Compute, tensor: &str, bytes: u64) -> Option<String> {
             max as f64 / 1e6
         )
     })
+}
+
+/// "vendor architecture" from `(await navigator.gpu.requestAdapter()).info`.
+async fn browser_adapter_info() -> Option<String> {
+    use js_sys::Reflect;
+    let gpu = Reflect::get(&web_sys::window()?.navigator(), &"gpu".into()).ok()?;
+    let request = Reflect::get(&gpu, &"requestAdapter".into()).ok()?;
+    let promise = js_sys::Function::from(request).call0(&gpu).ok()?;
+    let adapter = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::from(promise))
+        .await
+        .ok()?;
+    let info = Reflect::get(&adapter, &"info".into()).ok()?;
+    let field = |k: &str| {
+        Reflect::get(&info, &k.into())
+            .ok()
+            .and_then(|v| v.as_string())
+            .filter(|s| !s.is_empty())
+    };
+    let parts: Vec<String> = ["vendor", "architecture", "description"]
+        .iter()
+        .filter_map(|k| field(k))
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(" "))
 }

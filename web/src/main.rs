@@ -31,3 +31,63 @@ fn register_service_worker() {
 fn main() {
     eprintln!("megaqa-web is the browser app: build it with `trunk build --release`");
 }
+
+/// Unit tests that run in the browser (wasm-bindgen-test in headless Chromium):
+/// `.ci/run` runs them with `cargo test --target wasm32-unknown-unknown -p megaqa-web`.
+#[cfg(all(test, target_arch = "wasm32"))]
+mod tests {
+    use wasm_bindgen_test::*;
+
+    wasm_bindgen_test_configure!(run_in_browser);
+
+    const DEMO: &[u8] = include_bytes!("../../assets/models/demo-tiny.megaqa.safetensors");
+
+    #[wasm_bindgen_test]
+    fn demo_model_loads_from_bytes_and_answers_on_the_cpu_backend() {
+        let ckpt = megaqa::model::Checkpoint::from_bytes("demo", "demo.safetensors", DEMO.to_vec())
+            .expect("the demo model reads from bytes");
+        let engine =
+            megaqa::Engine::new(ckpt, burn::tensor::Device::flex(), burn::tensor::DType::F32)
+                .expect("engine");
+        let passage = include_str!("../../assets/demo/passage.txt");
+        let a = engine
+            .ask("In what country is Normandy located?", passage, 8)
+            .expect("answer");
+        assert_eq!(a.prediction.text(), "France");
+    }
+
+    #[wasm_bindgen_test]
+    fn a_model_larger_than_the_adapter_allows_is_refused_with_its_sizes() {
+        let mut c = crate::compute::Compute::cpu(None);
+        assert!(crate::compute::does_not_fit(&c, "embeddings.word", 1 << 30).is_none());
+        c.max_binding = Some(128 << 20);
+        let why = crate::compute::does_not_fit(&c, "embeddings.word", 256 << 20).unwrap();
+        assert!(
+            why.contains("embeddings.word") && why.contains("268.4 MB") && why.contains("134.2 MB"),
+            "{why}"
+        );
+        assert!(crate::compute::does_not_fit(&c, "qa.weight", 1024).is_none());
+    }
+
+    #[wasm_bindgen_test]
+    async fn cache_api_keeps_lists_and_deletes_models() {
+        let key = crate::store::local_key("t.safetensors", &crate::store::sha256_hex(b"abc"));
+        let kept = crate::store::put(&key, "t.safetensors", b"abc")
+            .await
+            .unwrap();
+        assert_eq!(kept.bytes, 3);
+        assert_eq!(
+            crate::store::get(&key).await.unwrap().as_deref(),
+            Some(&b"abc"[..])
+        );
+        assert!(
+            crate::store::list()
+                .await
+                .unwrap()
+                .iter()
+                .any(|c| c.name == "t.safetensors" && c.bytes == 3)
+        );
+        crate::store::delete(&key).await.unwrap();
+        assert!(crate::store::get(&key).await.unwrap().is_none());
+    }
+}

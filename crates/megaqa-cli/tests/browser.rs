@@ -126,7 +126,7 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
     let model = root.join("assets/models/demo-tiny.megaqa.safetensors");
     let short = root.join("assets/demo/passage.txt");
     let long = root.join("assets/demo/long-passage.txt");
-    let cases = vec![
+    let cases = [
         (short.clone(), "In what country is Normandy located?"),
         // Several windows (4160 characters).
         (long.clone(), "When was the Duchy of Normandy founded?"),

@@ -525,7 +525,7 @@ impl Trainer {
                     loss_scale: self.loss_scale,
                 })?;
             }
-            if self.step % self.config.log_every == 0 || self.step == total {
+            if self.step.is_multiple_of(self.config.log_every) || self.step == total {
                 let secs = since.elapsed().as_secs_f64().max(1e-9);
                 on(&Event::Step {
                     step: self.step,
@@ -538,7 +538,7 @@ impl Trainer {
                 (loss_acc, n_acc, windows_acc) = (0.0, 0, 0);
                 since = Instant::now();
             }
-            let epoch_done = self.step % spe == 0;
+            let epoch_done = self.step.is_multiple_of(spe);
             if let Some(data) = eval
                 && (epoch_done || self.step == total)
             {
@@ -550,7 +550,7 @@ impl Trainer {
                 })?;
                 since = Instant::now();
             }
-            if self.step % self.config.save_every == 0 || self.step == total {
+            if self.step.is_multiple_of(self.config.save_every) || self.step == total {
                 self.save()?;
                 on(&Event::Saved {
                     step: self.step,
