@@ -81,6 +81,11 @@ try {
   await mkdir(args.out, { recursive: true });
   await page.screenshot({ path: join(args.out, `screenshot-${args.mode}.png`), fullPage: true });
 
+  // The same page on a phone-sized screen.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: join(args.out, `phone-${args.mode}.png`), fullPage: true });
+  await page.setViewportSize({ width: 1280, height: 1000 });
+
   const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export")]);
   result.export = join(args.out, `session-${args.mode}.json`);
   await download.saveAs(result.export);

@@ -76,7 +76,20 @@ pub async fn open(force_cpu: bool) -> Compute {
                 fallback_reason: None,
             }
         }
-        Err(e) => Compute::cpu(Some(format!("WebGPU failed to start: {e}"))),
+        Err(e) => {
+            // The full reason goes to the console; the page gets the gist.
+            web_sys::console::warn_1(&format!("megaqa: WebGPU failed to start: {e}").into());
+            let text = e.to_string();
+            let gist = if text.contains("No adapter") || text.contains("No suitable adapter") {
+                "WebGPU offers no usable adapter here".to_string()
+            } else {
+                format!(
+                    "WebGPU failed to start ({})",
+                    text.chars().take(120).collect::<String>()
+                )
+            };
+            Compute::cpu(Some(format!("{gist}; running on the CPU instead.")))
+        }
     }
 }
 

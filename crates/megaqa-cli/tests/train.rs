@@ -253,3 +253,57 @@ fn bad_training_data_is_refused_with_one_line() {
         "qas": [{"id": "q1", "question": "Who?", "answers": [{"text": "Normans", "answer_start": 0}]}]}]}]});
     fails_before_training(&mismatch.to_string(), "does not match the context");
 }
+
+#[test]
+fn mixed_precision_trains_with_loss_scaling() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = answerable(tmp.path(), 16).display().to_string();
+    let out = tmp.path().join("mixed");
+    megaqa()
+        .args([
+            "train",
+            "--model",
+            &tiny(),
+            "--train",
+            &data,
+            "--device",
+            "cpu",
+        ])
+        .args(["--out", &out.display().to_string(), "--precision", "mixed"])
+        .args([
+            "--max-steps",
+            "12",
+            "--batch-size",
+            "16",
+            "--lr",
+            "3e-3",
+            "--log-every",
+            "1",
+        ])
+        .assert()
+        .success();
+    let steps: Vec<Value> = metrics(&out)
+        .into_iter()
+        .filter(|v| v.get("loss").is_some())
+        .collect();
+    assert_eq!(steps.len(), 12);
+    let (first, last) = (
+        steps[0]["loss"].as_f64().unwrap(),
+        steps[11]["loss"].as_f64().unwrap(),
+    );
+    eprintln!(
+        "mixed precision: loss {first} -> {last}, scale {}",
+        steps[11]["loss_scale"]
+    );
+    assert!(
+        last.is_finite() && last < first * 0.8,
+        "loss {first} -> {last}"
+    );
+    assert!(steps[0]["loss_scale"].as_f64().unwrap() >= 1.0);
+    // The master weights stay f32: the saved model is f32.
+    let c = Checkpoint::open(&out).unwrap();
+    assert_eq!(
+        c.weights["qa.weight"].dtype,
+        megaqa::model::checkpoint::DType::F32
+    );
+}
