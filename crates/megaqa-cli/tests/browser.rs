@@ -8,17 +8,13 @@
 //! `.ci/run` installs them. Screenshots, exports and console logs go to
 //! test-artefacts/browser/.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::{Value, json};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
+mod common;
+use common::{megaqa, root};
 
 fn need(cmd: &str, arg: &str, hint: &str) {
     let ok = Command::new(cmd)
@@ -97,8 +93,7 @@ fn drive(dist: &Path, mode: &str, cases: &Path, artefacts: &Path) -> Value {
 }
 
 fn native_ask(model: &Path, passage: &Path, question: &str) -> Value {
-    let out = assert_cmd::Command::cargo_bin("megaqa")
-        .unwrap()
+    let out = megaqa()
         .args(["ask", "--device", "cpu", "--json", "--model"])
         .arg(model)
         .arg("--context-file")
@@ -186,8 +181,7 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
         assert!(artefacts.join(format!("screenshot-{mode}.png")).is_file());
 
         // The session export against a native run of the same questions.
-        let out = assert_cmd::Command::cargo_bin("megaqa")
-            .unwrap()
+        let out = megaqa()
             .args(["parity", "--device-a", "cpu", "--model"])
             .arg(&model)
             .arg("--against")

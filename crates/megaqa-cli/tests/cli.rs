@@ -6,9 +6,8 @@ use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
+use common::{megaqa, root};
 
 fn fx(rel: &str) -> String {
     root()
@@ -16,15 +15,6 @@ fn fx(rel: &str) -> String {
         .join(rel)
         .display()
         .to_string()
-}
-
-fn megaqa() -> Command {
-    let mut c = Command::cargo_bin("megaqa").unwrap();
-    c.env(
-        "XDG_RUNTIME_DIR",
-        std::env::var("XDG_RUNTIME_DIR").unwrap_or("/tmp".into()),
-    );
-    c
 }
 
 const CONTEXT: &str = "The Normans (Norman: Nourmands; French: Normands; Latin: Normanni) were the people who in the 10th and 11th centuries gave their name to Normandy, a region in France.";

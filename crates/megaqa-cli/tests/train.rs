@@ -3,29 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use megaqa::model::Checkpoint;
 use serde_json::{Value, json};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn tiny() -> String {
-    root()
-        .join("tests/fixtures/models/megatron-tiny")
-        .display()
-        .to_string()
-}
-
-fn megaqa() -> Command {
-    let mut c = Command::cargo_bin("megaqa").unwrap();
-    c.env(
-        "XDG_RUNTIME_DIR",
-        std::env::var("XDG_RUNTIME_DIR").unwrap_or("/tmp".into()),
-    );
-    c
-}
+mod common;
+use common::{megaqa, root, tiny, train};
 
 /// The first `n` answerable questions of the two-article SQuAD v2.0 dev file, as a
 /// SQuAD file of their own.
@@ -149,27 +131,17 @@ fn a_killed_run_resumes_to_the_same_weights() {
     let tmp = tempfile::tempdir().unwrap();
     let data = answerable(tmp.path(), 16).display().to_string();
     let run = |out: &Path, abort: Option<&str>, resume: bool| {
-        let mut c = megaqa();
-        c.args([
-            "train",
-            "--model",
-            &tiny(),
-            "--train",
-            &data,
-            "--device",
-            "cpu",
-        ])
-        .args(["--out", &out.display().to_string()])
-        .args(["--max-steps", "8", "--save-every", "4", "--batch-size", "4"])
-        .args([
-            "--grad-accum",
-            "2",
-            "--lr",
-            "1e-3",
-            "--warmup-ratio",
-            "0.25",
-        ])
-        .args(["--log-every", "1"]);
+        let mut c = train(&data, out);
+        c.args(["--max-steps", "8", "--save-every", "4", "--batch-size", "4"])
+            .args([
+                "--grad-accum",
+                "2",
+                "--lr",
+                "1e-3",
+                "--warmup-ratio",
+                "0.25",
+            ])
+            .args(["--log-every", "1"]);
         if let Some(step) = abort {
             c.env("MEGAQA_TEST_ABORT_AFTER_STEP", step);
         }
@@ -259,17 +231,8 @@ fn mixed_precision_trains_with_loss_scaling() {
     let tmp = tempfile::tempdir().unwrap();
     let data = answerable(tmp.path(), 16).display().to_string();
     let out = tmp.path().join("mixed");
-    megaqa()
-        .args([
-            "train",
-            "--model",
-            &tiny(),
-            "--train",
-            &data,
-            "--device",
-            "cpu",
-        ])
-        .args(["--out", &out.display().to_string(), "--precision", "mixed"])
+    train(&data, &out)
+        .args(["--precision", "mixed"])
         .args([
             "--max-steps",
             "12",

@@ -225,25 +225,17 @@ impl Trainer {
     ) -> Result<Self, String> {
         config.validate()?;
         check_precision(&device, config.precision)?;
+        // Seeded before the network is built: a missing QA head is drawn at random.
         device.seed(config.seed);
-        let files = ckpt.tokenizer.clone();
-        let model_config = ckpt.config.clone();
-        let features = features_of(&ckpt.origin, files.as_ref(), &config, train)?;
+        let features = features_of(&ckpt.origin, ckpt.tokenizer.as_ref(), &config, train)?;
+        let tokenizer_files = ckpt.tokenizer.clone();
         let model = QaModel::from_weights(&ckpt.config, ckpt.weights, &device, DType::F32);
         Ok(Self {
-            loss_scale: initial_loss_scale(config.precision),
-            config,
-            model,
-            ad_device: device.clone().autodiff(),
-            device,
-            model_config,
-            tokenizer_files: files,
+            tokenizer_files,
             features,
-            optim: AdamWState::default(),
-            step: 0,
-            good_steps: 0,
             data_sha256,
             out: out.to_path_buf(),
+            ..Self::for_model(model, device, config)?
         })
     }
 
@@ -286,18 +278,11 @@ impl Trainer {
             ));
         }
         let config = r.state.config.clone();
-        check_precision(&device, config.precision)?;
-        let files = r.model.tokenizer.clone();
-        let model_config = r.model.config.clone();
-        let features = features_of(&r.model.origin, files.as_ref(), &config, train)?;
+        let features = features_of(&r.model.origin, r.model.tokenizer.as_ref(), &config, train)?;
+        let tokenizer_files = r.model.tokenizer.clone();
         let model = QaModel::from_weights(&r.model.config, r.model.weights, &device, DType::F32);
         Ok(Self {
-            config,
-            model,
-            ad_device: device.clone().autodiff(),
-            device,
-            model_config,
-            tokenizer_files: files,
+            tokenizer_files,
             features,
             optim: r.optim,
             step: r.state.step,
@@ -305,6 +290,7 @@ impl Trainer {
             good_steps: r.state.good_steps,
             data_sha256,
             out: out.to_path_buf(),
+            ..Self::for_model(model, device, config)?
         })
     }
 

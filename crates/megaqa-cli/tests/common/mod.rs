@@ -1,0 +1,48 @@
+//! What the CLI test files share: paths and the `megaqa` command.
+#![allow(dead_code)] // each test file uses its own part
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// `megaqa` with a runtime dir for wgpu.
+pub fn megaqa() -> Command {
+    let mut c = Command::cargo_bin("megaqa").unwrap();
+    c.env(
+        "XDG_RUNTIME_DIR",
+        std::env::var("XDG_RUNTIME_DIR").unwrap_or("/tmp".into()),
+    );
+    c
+}
+
+/// The tiny random Megatron fixture (HF directory).
+pub fn tiny() -> String {
+    root()
+        .join("tests/fixtures/models/megatron-tiny")
+        .display()
+        .to_string()
+}
+
+/// `megaqa train` on the tiny model and `data`, on the CPU, into `out`.
+pub fn train(data: &str, out: &Path) -> Command {
+    let mut c = megaqa();
+    c.args([
+        "train",
+        "--model",
+        &tiny(),
+        "--train",
+        data,
+        "--device",
+        "cpu",
+    ])
+    .arg("--out")
+    .arg(out);
+    c
+}
