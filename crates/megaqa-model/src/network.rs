@@ -179,6 +179,12 @@ impl EncoderLayer {
     fn mlp(&self, x: Tensor<3>, cfg: &ModelConfig) -> Tensor<3> {
         let h = self.ffn_in.forward(x);
         let h = match cfg.activation {
+            // Training: spelled out with erf, because Burn 0.22's GPU backends
+            // differentiate `gelu` as if it were the tanh approximation (their
+            // `gelu_backward` is the default one), which put wgpu gradients 4e-4 off.
+            Activation::Gelu if h.is_autodiff() => {
+                h.clone() * ((h * std::f64::consts::FRAC_1_SQRT_2).erf() + 1.0) * 0.5
+            }
             Activation::Gelu => gelu(h),
             Activation::GeluTanh => gelu_approximate(h),
             Activation::Relu => relu(h),

@@ -15,7 +15,19 @@ fn root() -> PathBuf {
 }
 
 #[test]
-fn two_adamw_steps_match_pytorch() {
+fn two_adamw_steps_match_pytorch_on_cpu() {
+    two_adamw_steps_match_pytorch(Device::flex());
+}
+
+/// The same on wgpu (Mesa lavapipe in CI; any Vulkan/Metal/DX12 adapter elsewhere).
+#[test]
+fn two_adamw_steps_match_pytorch_on_wgpu() {
+    let device = megaqa::model::device::open(megaqa::model::DeviceKind::Wgpu)
+        .expect("a wgpu adapter (CI installs Mesa lavapipe)");
+    two_adamw_steps_match_pytorch(device);
+}
+
+fn two_adamw_steps_match_pytorch(device: Device) {
     let reference: Value = serde_json::from_str(
         &std::fs::read_to_string(root().join("tests/fixtures/train/reference.json")).unwrap(),
     )
@@ -52,15 +64,7 @@ fn two_adamw_steps_match_pytorch() {
     };
     let ckpt = Checkpoint::open(root().join("tests/fixtures/models/megatron-tiny")).unwrap();
     let out = tempfile::tempdir().unwrap();
-    let mut trainer = Trainer::new(
-        ckpt,
-        Device::flex(),
-        config,
-        &data,
-        "test".into(),
-        out.path(),
-    )
-    .unwrap();
+    let mut trainer = Trainer::new(ckpt, device, config, &data, "test".into(), out.path()).unwrap();
 
     // The labelled windows are run_qa's.
     let windows = reference["windows"].as_array().unwrap();
