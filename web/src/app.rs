@@ -425,7 +425,7 @@ pub fn App() -> impl IntoView {
                         </dl>
                         <Show when=move || m.demo>
                             <p class="warning" role="note">
-                                "This demo model is tiny (2 layers × 32) and was trained by megaqa on only 16 SQuAD questions: its weights are essentially random for anything else. It shows the mechanics, not real answers. For real answers, load a SQuAD-trained checkpoint (for example NVIDIA's Megatron-BERT 345M QA .nemo, or one converted with "
+                                "This demo model is tiny (2 layers × 32) and was trained by megaqa on only 20 SQuAD questions about this passage and the next: it knows those answers and nothing else. It shows the mechanics, not real answers. For real answers, load a SQuAD-trained checkpoint (for example NVIDIA's Megatron-BERT 345M QA .nemo, or one converted with "
                                 <code>"megaqa convert"</code> ") below."
                             </p>
                         </Show>

@@ -127,6 +127,8 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
         (long.clone(), "When was the Duchy of Normandy founded?"),
         // The first question again: the network time once kernels are compiled.
         (short.clone(), "In what country is Normandy located?"),
+        // Unanswerable (the demo model learnt to say so): the "no answer" state.
+        (short.clone(), "What is France a region of?"),
     ];
     let cases_file = tmp.path().join("cases.json");
     let list: Vec<Value> = cases
@@ -136,6 +138,7 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
     std::fs::write(&cases_file, serde_json::to_string(&list).unwrap()).unwrap();
 
     for mode in ["webgpu", "cpu"] {
+        let mut no_answers = 0;
         let r = drive(&dist, mode, &cases_file, &artefacts);
         let backend = r["backend"].as_str().unwrap();
         eprintln!(
@@ -157,7 +160,10 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
             let want = native_ask(&model, passage, question);
             let text = std::fs::read_to_string(passage).unwrap();
             match want["answer"].as_str().unwrap() {
-                "" => assert_eq!(got["no_answer"], json!(true), "{mode} {question}: {got}"),
+                "" => {
+                    assert_eq!(got["no_answer"], json!(true), "{mode} {question}: {got}");
+                    no_answers += 1;
+                }
                 answer => {
                     let (s, e) = (
                         want["start"].as_u64().unwrap(),
@@ -177,6 +183,10 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
                 }
             }
         }
+        assert_eq!(
+            no_answers, 1,
+            "{mode}: the unanswerable case shows no answer"
+        );
         assert_eq!(r["offline_reload"], json!(true), "{mode}: reload offline");
         assert!(artefacts.join(format!("screenshot-{mode}.png")).is_file());
 
@@ -195,6 +205,6 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
             "{stdout}{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(stdout.contains("identical answers: 3/3"), "{stdout}");
+        assert!(stdout.contains("identical answers: 4/4"), "{stdout}");
     }
 }
