@@ -56,6 +56,50 @@ mod tests {
         assert_eq!(a.prediction.text(), "France");
     }
 
+    /// What the page's file picker hands over: a `.nemo`, or a Hugging Face set.
+    #[wasm_bindgen_test]
+    fn nemo_and_hugging_face_files_load_from_bytes_alike() {
+        let dir = "../../tests/fixtures/models/megatron-tiny";
+        let nemo = include_bytes!("../../tests/fixtures/models/megatron-tiny.nemo").to_vec();
+        let hf = std::collections::BTreeMap::from([
+            (
+                "config.json".to_string(),
+                include_bytes!("../../tests/fixtures/models/megatron-tiny/config.json").to_vec(),
+            ),
+            (
+                "model.safetensors".to_string(),
+                include_bytes!("../../tests/fixtures/models/megatron-tiny/model.safetensors")
+                    .to_vec(),
+            ),
+            (
+                "vocab.txt".to_string(),
+                include_bytes!("../../tests/fixtures/models/megatron-tiny/vocab.txt").to_vec(),
+            ),
+        ]);
+        let a = megaqa::model::Checkpoint::from_bytes("t.nemo", "t.nemo", nemo)
+            .expect(".nemo from bytes");
+        let b = megaqa::model::Checkpoint::from_hf_files(dir, hf).expect("HF files from bytes");
+        let run = |c| {
+            let e = megaqa::Engine::new(c, burn::tensor::Device::flex(), burn::tensor::DType::F32)
+                .unwrap();
+            e.ask(
+                "Where is Normandy?",
+                "The Normans gave their name to Normandy, a region in France.",
+                8,
+            )
+            .unwrap()
+        };
+        let (x, y) = (run(a), run(b));
+        assert_eq!(x.prediction.text(), y.prediction.text());
+        let d = x.logits[0]
+            .0
+            .iter()
+            .zip(&y.logits[0].0)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0f32, f32::max);
+        assert!(d < 1e-5, "max |d| {d}");
+    }
+
     #[wasm_bindgen_test]
     fn a_model_larger_than_the_adapter_allows_is_refused_with_its_sizes() {
         let mut c = crate::compute::Compute::cpu(None);
