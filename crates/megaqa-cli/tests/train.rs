@@ -126,6 +126,72 @@ fn weights(dir: &Path) -> Vec<(String, Vec<f32>)> {
         .collect()
 }
 
+/// The largest difference of any weight between two trained directories.
+fn max_weight_diff(a: &Path, b: &Path) -> f32 {
+    let (a, b) = (weights(a), weights(b));
+    assert_eq!(a.len(), b.len());
+    let mut worst = 0f32;
+    for ((na, va), (nb, vb)) in a.iter().zip(&b) {
+        assert_eq!(na, nb);
+        for (x, y) in va.iter().zip(vb) {
+            worst = worst.max((x - y).abs());
+        }
+    }
+    worst
+}
+
+/// Mixed precision skips updates whose f16 gradients overflow; a resumed run must
+/// keep counting AdamW's updates (not the steps) for its bias correction.
+#[test]
+fn a_killed_mixed_precision_run_with_skipped_updates_resumes_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = answerable(tmp.path(), 16).display().to_string();
+    let run = |out: &Path, abort: Option<&str>, resume: bool| {
+        let mut c = train(&data, out);
+        c.args([
+            "--precision",
+            "mixed",
+            "--max-steps",
+            "14",
+            "--save-every",
+            "10",
+        ])
+        .args(["--batch-size", "16", "--lr", "3e-3", "--log-every", "1"]);
+        if let Some(step) = abort {
+            c.env("MEGAQA_TEST_ABORT_AFTER_STEP", step);
+        }
+        if resume {
+            c.arg("--resume");
+        }
+        c.output().unwrap()
+    };
+    let whole = tmp.path().join("whole");
+    assert!(run(&whole, None, false).status.success());
+    let m = metrics(&whole);
+    let scale_at_10 = m
+        .iter()
+        .find(|v| v["step"] == 10 && v.get("loss").is_some())
+        .unwrap()["loss_scale"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        scale_at_10 < 65536.0,
+        "an update before the checkpoint should have been skipped"
+    );
+
+    let killed = tmp.path().join("killed");
+    assert!(!run(&killed, Some("12"), false).status.success());
+    let out = run(&killed, None, true);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let worst = max_weight_diff(&whole, &killed);
+    eprintln!("mixed precision, resumed vs uninterrupted: max |d| {worst}");
+    assert!(worst <= 1e-6, "max |d| {worst}");
+}
+
 #[test]
 fn a_killed_run_resumes_to_the_same_weights() {
     let tmp = tempfile::tempdir().unwrap();
@@ -166,15 +232,7 @@ fn a_killed_run_resumes_to_the_same_weights() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("resuming"));
 
-    let (a, b) = (weights(&whole), weights(&killed));
-    assert_eq!(a.len(), b.len());
-    let mut worst = 0f32;
-    for ((na, va), (nb, vb)) in a.iter().zip(&b) {
-        assert_eq!(na, nb);
-        for (x, y) in va.iter().zip(vb) {
-            worst = worst.max((x - y).abs());
-        }
-    }
+    let worst = max_weight_diff(&whole, &killed);
     eprintln!("resumed vs uninterrupted: max |d| {worst}");
     assert!(worst <= 1e-6, "max |d| {worst}");
     // The metrics of the redone steps are not doubled.

@@ -460,6 +460,7 @@ impl Trainer {
             &self.optim,
             &RunState {
                 step: self.step,
+                updates: self.optim.updates,
                 loss_scale: self.loss_scale,
                 good_steps: self.good_steps,
                 config: self.config.clone(),

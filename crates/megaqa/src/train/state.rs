@@ -28,8 +28,11 @@ const STATE_KEY: &str = "megaqa.train_state";
 /// Everything besides tensors that a resumed run needs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunState {
-    /// Optimizer updates done.
+    /// Steps done, skipped ones included (the schedule and the data order follow it).
     pub step: u64,
+    /// AdamW updates done (its bias correction counts these): fewer than `step`
+    /// when 16-bit gradients overflowed and updates were skipped.
+    pub updates: u64,
     pub loss_scale: f64,
     /// Updates since the loss scale last changed.
     pub good_steps: u64,
@@ -199,7 +202,7 @@ pub fn load(dir: &Path, device: &Device) -> Result<Resumed, String> {
         model,
         optim: AdamWState {
             moments,
-            updates: state.step,
+            updates: state.updates,
         },
         state,
     })
