@@ -162,6 +162,9 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
     let abort_after: Option<u64> = std::env::var("MEGAQA_TEST_ABORT_AFTER_STEP")
         .ok()
         .and_then(|s| s.parse().ok());
+    // `bar.println` prints nothing when stderr is not a terminal (logs, CI): notes
+    // go out through `suspend`, which prints either way.
+    let note = |text: String| bar.suspend(|| eprintln!("{text}"));
     let mut on = |event: &Event| -> Result<(), String> {
         let line = match event {
             Event::Step {
@@ -182,7 +185,7 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
                 )
             }
             Event::Overflow { step, loss_scale } => {
-                bar.println(format!(
+                note(format!(
                     "megaqa: step {step}: f16 gradients overflowed; update skipped, loss scale now {loss_scale}"
                 ));
                 None
@@ -196,7 +199,7 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
                 if let Value::Object(m) = &mut v {
                     m.extend(scores.clone());
                 }
-                bar.println(format!(
+                note(format!(
                     "megaqa: epoch {epoch:.2}: exact {:.2}, f1 {:.2}",
                     scores
                         .get("exact")
