@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use burn::module::Module;
 use burn::tensor::{DType, Device, Tensor};
 use megaqa_model::device::supports_f16;
-use megaqa_model::{Checkpoint, ModelConfig, QaModel, TokenizerFiles};
+use megaqa_model::{Checkpoint, QaModel, TokenizerFiles};
 use megaqa_text::scoring::evaluate;
 use megaqa_text::{Dataset, TrainFeature, WindowConfig, train_features};
 use serde::{Deserialize, Serialize};
@@ -181,7 +181,6 @@ pub struct Trainer {
     pub model: QaModel,
     pub device: Device,
     ad_device: Device,
-    model_config: ModelConfig,
     tokenizer_files: Option<TokenizerFiles>,
     pub features: Vec<TrainFeature>,
     pub optim: AdamWState,
@@ -247,7 +246,6 @@ impl Trainer {
         Ok(Self {
             loss_scale: initial_loss_scale(config.precision),
             config,
-            model_config: model.config.clone(),
             model,
             ad_device: device.clone().autodiff(),
             device,
@@ -400,9 +398,7 @@ impl Trainer {
                 }
             }
         }
-        let total = self.total_steps();
-        let warmup = (self.config.warmup_ratio * total as f64).ceil() as u64;
-        let lr = linear_schedule(self.config.lr, step, warmup, total);
+        let lr = self.lr_at(step);
         let mut mapper = AdamWStep {
             config: self.config.adamw,
             lr,
@@ -433,18 +429,23 @@ impl Trainer {
         Ok((loss, norm, windows, true))
     }
 
-    /// Learning rate of the update about to be taken.
-    pub fn current_lr(&self) -> f64 {
+    /// Learning rate of step `step` (0-based) of the schedule.
+    fn lr_at(&self, step: u64) -> f64 {
         let total = self.total_steps();
         let warmup = (self.config.warmup_ratio * total as f64).ceil() as u64;
-        linear_schedule(self.config.lr, self.step.saturating_sub(1), warmup, total)
+        linear_schedule(self.config.lr, step, warmup, total)
+    }
+
+    /// Learning rate of the update just taken.
+    pub fn current_lr(&self) -> f64 {
+        self.lr_at(self.step.saturating_sub(1))
     }
 
     /// The master weights as a checkpoint (with the tokenizer it was trained with).
     pub fn checkpoint(&self) -> Result<Checkpoint, String> {
         Ok(state::checkpoint_of(
             &self.out.display().to_string(),
-            &self.model_config,
+            &self.model.config,
             self.tokenizer_files.clone(),
             self.model.to_weights()?,
         ))
