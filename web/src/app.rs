@@ -199,31 +199,39 @@ pub fn App() -> impl IntoView {
         error.set(None);
         spawn_local(async move {
             let demo = target == DEMO_URL;
-            let from_cache = store::get(&target).await.ok().flatten();
-            let got = match from_cache {
+            let name = target.rsplit('/').next().unwrap_or(&target).to_string();
+            let loaded = match store::get(&target).await.ok().flatten() {
                 Some(b) => {
                     status.set("loaded from browser storage (works offline)".into());
-                    Ok(b)
+                    Ok((b, true))
                 }
                 None => {
                     status.set(format!("downloading {target}…"));
-                    store::fetch_with_progress(&target, |n, t| progress.set(Some((n, t)))).await
+                    store::fetch_with_progress(&target, |n, t| progress.set(Some((n, t))))
+                        .await
+                        .map(|b| (b, false))
                 }
             };
-            let result = got.and_then(|bytes| {
-                let name = target.rsplit('/').next().unwrap_or(&target).to_string();
-                let sha = store::sha256_hex(&bytes);
-                let len = bytes.len() as u64;
-                Checkpoint::from_bytes(&target, &name, bytes.clone())
-                    .map(|c| (c, bytes, name, sha, len))
-                    .map_err(|e| e.to_string())
-            });
-            match result {
-                Ok((ckpt, bytes, name, sha, len)) => {
-                    if let Err(e) = store::put(&target, &name, &bytes).await {
+            match loaded {
+                Ok((bytes, from_cache)) => {
+                    let sha = store::sha256_hex(&bytes);
+                    let len = bytes.len() as u64;
+                    // A download is kept for offline use before its bytes move into
+                    // the checkpoint (no second copy), and dropped again if unreadable.
+                    if !from_cache
+                        && let Err(e) = store::put(&target, &name, &bytes, sha.clone()).await
+                    {
                         backend_note.set(Some(e));
                     }
-                    install(target.clone(), ckpt, len, sha, demo);
+                    match Checkpoint::from_bytes(&target, &name, bytes) {
+                        Ok(ckpt) => install(target.clone(), ckpt, len, sha, demo),
+                        Err(e) => {
+                            if !from_cache {
+                                let _ = store::delete(&target).await;
+                            }
+                            error.set(Some(e.to_string()));
+                        }
+                    }
                 }
                 Err(e) => error.set(Some(e)),
             }
@@ -306,7 +314,7 @@ pub fn App() -> impl IntoView {
                         Ok(bytes) => {
                             let sha = store::sha256_hex(&bytes);
                             let key = store::local_key(&name, &sha);
-                            if let Err(e) = store::put(&key, &name, &bytes).await {
+                            if let Err(e) = store::put(&key, &name, &bytes, sha.clone()).await {
                                 backend_note.set(Some(e));
                             }
                             install(name, ckpt, total, sha, false);

@@ -115,8 +115,9 @@ mod tests {
 
     #[wasm_bindgen_test]
     async fn cache_api_keeps_lists_and_deletes_models() {
-        let key = crate::store::local_key("t.safetensors", &crate::store::sha256_hex(b"abc"));
-        let kept = crate::store::put(&key, "t.safetensors", b"abc")
+        let sha = crate::store::sha256_hex(b"abc");
+        let key = crate::store::local_key("t.safetensors", &sha);
+        let kept = crate::store::put(&key, "t.safetensors", b"abc", sha)
             .await
             .unwrap();
         assert_eq!(kept.bytes, 3);

@@ -51,10 +51,10 @@ pub fn local_key(name: &str, sha256: &str) -> String {
     format!("./megaqa-local/{}/{}", &sha256[..16], name)
 }
 
-/// Keeps `bytes` under `key`, with its name, size and sha256 in the headers.
-pub async fn put(key: &str, name: &str, bytes: &[u8]) -> Result<Cached, String> {
+/// Keeps `bytes` under `key`, with its name, size and sha256 (of `bytes`, which the
+/// caller has already computed) in the headers.
+pub async fn put(key: &str, name: &str, bytes: &[u8], sha: String) -> Result<Cached, String> {
     let cache = open_cache().await?;
-    let sha = sha256_hex(bytes);
     let headers = Headers::new().map_err(|e| js_err("headers", e))?;
     for (k, v) in [
         ("x-megaqa-name", name.to_string()),
