@@ -14,7 +14,7 @@ use std::process::Command;
 use serde_json::{Value, json};
 
 mod common;
-use common::{megaqa, root};
+use common::{json_of, megaqa, root};
 
 fn need(cmd: &str, arg: &str, hint: &str) {
     let ok = Command::new(cmd)
@@ -93,20 +93,14 @@ fn drive(dist: &Path, mode: &str, cases: &Path, artefacts: &Path) -> Value {
 }
 
 fn native_ask(model: &Path, passage: &Path, question: &str) -> Value {
-    let out = megaqa()
-        .args(["ask", "--device", "cpu", "--json", "--model"])
-        .arg(model)
-        .arg("--context-file")
-        .arg(passage)
-        .args(["--question", question])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    json_of(
+        megaqa()
+            .args(["ask", "--device", "cpu", "--json", "--model"])
+            .arg(model)
+            .arg("--context-file")
+            .arg(passage)
+            .args(["--question", question]),
+    )
 }
 
 #[test]

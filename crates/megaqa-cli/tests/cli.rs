@@ -7,7 +7,7 @@ use predicates::prelude::*;
 use serde_json::Value;
 
 mod common;
-use common::{megaqa, root};
+use common::{json_of, megaqa, root};
 
 fn fx(rel: &str) -> String {
     root()
@@ -20,28 +20,22 @@ fn fx(rel: &str) -> String {
 const CONTEXT: &str = "The Normans (Norman: Nourmands; French: Normands; Latin: Normanni) were the people who in the 10th and 11th centuries gave their name to Normandy, a region in France.";
 
 fn ask_json(model: &str, extra: &[&str]) -> Value {
-    let out = megaqa()
-        .args([
-            "ask",
-            "--model",
-            model,
-            "--device",
-            "cpu",
-            "--json",
-            "--question",
-            "In what country is Normandy located?",
-            "--context",
-            CONTEXT,
-        ])
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    json_of(
+        megaqa()
+            .args([
+                "ask",
+                "--model",
+                model,
+                "--device",
+                "cpu",
+                "--json",
+                "--question",
+                "In what country is Normandy located?",
+                "--context",
+                CONTEXT,
+            ])
+            .args(extra),
+    )
 }
 
 /// A user error: non-zero exit, one line on stderr starting with `error:`, no panic.
@@ -503,23 +497,18 @@ fn parity_cpu_vs_wgpu_passes_and_a_doctored_file_fails() {
             predicate::str::contains("parity: ok")
                 .and(predicate::str::contains("identical answers")),
         );
-    // The exported file passes against a fresh CPU run...
-    megaqa()
-        .args([
-            "parity",
-            "--model",
-            &m,
-            "--device-a",
-            "cpu",
-            "--tolerance",
-            "1e-4",
-            "--data",
-        ])
-        .arg(&data)
-        .arg("--against")
-        .arg(&export)
-        .assert()
-        .success();
+    // A fresh CPU run against a results file.
+    let against = |file: &Path| {
+        let mut c = megaqa();
+        c.args(["parity", "--model", &m, "--device-a", "cpu"])
+            .args(["--tolerance", "1e-4", "--data"])
+            .arg(&data)
+            .arg("--against")
+            .arg(file);
+        c
+    };
+    // The exported file passes...
+    against(&export).assert().success();
     // ...and fails once one logit is doctored.
     let mut doctored = read_json(&export);
     let v = doctored["results"][3]["start_logits"][0][20]
@@ -528,20 +517,7 @@ fn parity_cpu_vs_wgpu_passes_and_a_doctored_file_fails() {
     doctored["results"][3]["start_logits"][0][20] = Value::from(v + 0.5);
     let bad = dir.path().join("doctored.json");
     std::fs::write(&bad, doctored.to_string()).unwrap();
-    megaqa()
-        .args([
-            "parity",
-            "--model",
-            &m,
-            "--device-a",
-            "cpu",
-            "--tolerance",
-            "1e-4",
-            "--data",
-        ])
-        .arg(&data)
-        .arg("--against")
-        .arg(&bad)
+    against(&bad)
         .assert()
         .failure()
         .stderr(predicate::str::contains("parity failed"));

@@ -97,12 +97,15 @@ pub fn evaluate(
     };
     let na: HashMap<&str, f64> = na_list.iter().map(|(k, v)| (k.as_str(), *v)).collect();
 
-    let missing: Vec<&str> = data
-        .examples
-        .iter()
-        .map(|e| e.id.as_str())
-        .filter(|id| !pred.contains_key(id))
-        .collect();
+    // The ids of the data that `has` lacks, in file order.
+    let lacking = |has: &dyn Fn(&str) -> bool| -> Vec<&str> {
+        data.examples
+            .iter()
+            .map(|e| e.id.as_str())
+            .filter(|id| !has(id))
+            .collect()
+    };
+    let missing = lacking(&|id| pred.contains_key(id));
     if let Some(first) = missing.first() {
         return Err(ScoreError::MissingPredictions {
             count: missing.len(),
@@ -110,12 +113,7 @@ pub fn evaluate(
             first: (*first).into(),
         });
     }
-    let missing_na: Vec<&str> = data
-        .examples
-        .iter()
-        .map(|e| e.id.as_str())
-        .filter(|id| !na.contains_key(id))
-        .collect();
+    let missing_na = lacking(&|id| na.contains_key(id));
     if let Some(first) = missing_na.first() {
         return Err(ScoreError::MissingNaProbs {
             count: missing_na.len(),
