@@ -1,13 +1,14 @@
 // Drives the built megaqa web app in real headless Chromium (Debian's, through
 // playwright-core): serves DIST on 127.0.0.1, waits for the default model, asks
 // each case of CASES (a JSON list of {passage_file, question}) and prints one JSON
-// line with what the page shows for each (highlight, span, backend, timings). Saves a screenshot and the
+// line with what the page shows for each (highlight, span, backend, timings), and
+// when the page was loaded, ready (GPU kernels compiled) and answered first. Saves a screenshot and the
 // session export into OUT. With --mode webgpu Chromium gets --enable-unsafe-webgpu
 // (SwiftShader); with --mode cpu it does not, so the app must fall back to the CPU.
 // Then it reloads the page offline and checks that the model comes back from
 // browser storage.
 //
-// node drive.mjs --dist DIR --mode webgpu|cpu --out DIR --cases CASES.json
+// node drive.mjs --dist DIR --mode webgpu|cpu --out DIR --cases CASES.json [--query ?batch=1]
 import { createServer } from "node:http";
 import { readFile, mkdir, writeFile } from "node:fs/promises";
 import { extname, join, normalize } from "node:path";
@@ -51,10 +52,14 @@ page.on("pageerror", (e) => console_lines.push(`pageerror: ${e.message}`));
 const result = { mode: args.mode };
 try {
   const t0 = Date.now();
-  await page.goto(base);
+  await page.goto(base + (args.query ?? ""));
   await page.waitForSelector("[data-testid=model]", { timeout: 180_000 });
   result.load_ms = Date.now() - t0;
   result.backend = (await page.textContent("[data-testid=backend]")).trim();
+  // On WebGPU the app compiles the model's kernels right after loading.
+  await page.waitForSelector("[data-testid=ready]", { timeout: 180_000 });
+  result.ready_ms = Date.now() - t0;
+  result.ready = (await page.textContent("[data-testid=ready]")).trim();
 
   result.cases = [];
   const cases = JSON.parse(await readFile(args.cases, "utf8"));

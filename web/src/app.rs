@@ -11,7 +11,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use megaqa::model::Checkpoint;
 use megaqa::text::decode::char_slice;
-use megaqa::{Answered, Engine, QuestionResult, ResultsFile};
+use megaqa::{Answered, Engine, QuestionResult, ResultsFile, Shapes};
 use wasm_bindgen::JsCast;
 
 use crate::compute::{self, Compute};
@@ -21,6 +21,8 @@ use crate::store::{self, Cached};
 pub const DEMO_URL: &str = "./models/demo-tiny.megaqa.safetensors";
 const DEMO_PASSAGE: &str = include_str!("../../assets/demo/passage.txt");
 const DEMO_QUESTION: &str = "In what country is Normandy located?";
+/// Windows per network call.
+const BATCH: usize = 8;
 
 thread_local! {
     static ENGINE: RefCell<Option<Rc<Engine>>> = const { RefCell::new(None) };
@@ -115,7 +117,41 @@ fn force_cpu() -> bool {
         .is_some_and(|q| q.contains("backend=cpu"))
 }
 
+/// The token step WebGPU rounds window lengths up to: the page's `?bucket=N`, else 64
+/// (see `Shapes::Buckets`: a new length costs seconds of kernel compilation on a
+/// software GPU, so lengths share six buckets).
+fn gpu_bucket() -> usize {
+    web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .and_then(|q| {
+            q.trim_start_matches('?')
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("bucket=")?.parse().ok())
+        })
+        .filter(|&n: &usize| (1..=512).contains(&n))
+        .unwrap_or(64)
+}
+
+/// Resolves once the browser has painted what the page just changed (a frame, then a
+/// task), so that long synchronous work started after it does not hide the change.
+async fn after_paint() {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        let Some(w) = web_sys::window() else {
+            let _ = resolve.call0(&wasm_bindgen::JsValue::NULL);
+            return;
+        };
+        let w2 = w.clone();
+        let then = wasm_bindgen::closure::Closure::once_into_js(move || {
+            let _ = w2
+                .set_timeout_with_callback_and_timeout_and_arguments_0(resolve.unchecked_ref(), 0);
+        });
+        let _ = w.request_animation_frame(then.unchecked_ref());
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
+
 /// Builds the engine for checkpoint bytes, on WebGPU unless the model does not fit.
+/// On WebGPU lengths are bucketed, so that kernels compile once per bucket.
 fn build_engine(ckpt: Checkpoint, note: &mut Vec<String>) -> Result<Engine, String> {
     let compute = COMPUTE
         .with(|c| c.borrow().clone())
@@ -126,13 +162,19 @@ fn build_engine(ckpt: Checkpoint, note: &mut Vec<String>) -> Result<Engine, Stri
         .map(|(n, t)| (n.clone(), t.shape.iter().product::<usize>() as u64 * 4))
         .max_by_key(|(_, b)| *b);
     let mut device = compute.device.clone();
+    let mut on_gpu = compute.max_binding.is_some();
     if let Some((name, bytes)) = largest
         && let Some(why) = compute::does_not_fit(&compute, &name, bytes)
     {
         note.push(format!("{why}: running it on the CPU instead."));
         device = burn::tensor::Device::flex();
+        on_gpu = false;
     }
-    Engine::new(ckpt, device, DType::F32).map_err(|e| e.to_string())
+    let mut engine = Engine::new(ckpt, device, DType::F32).map_err(|e| e.to_string())?;
+    if on_gpu {
+        engine.shapes = Shapes::Buckets { step: gpu_bucket() };
+    }
+    Ok(engine)
 }
 
 #[component]
@@ -152,6 +194,8 @@ pub fn App() -> impl IntoView {
     let selected = RwSignal::new(None::<usize>);
     let busy = RwSignal::new(false);
     let session_len = RwSignal::new(0usize);
+    // None while the GPU compiles the model's kernels; then what the page says.
+    let ready = RwSignal::new(None::<String>);
 
     let refresh_cache = move || {
         spawn_local(async move {
@@ -163,7 +207,12 @@ pub fn App() -> impl IntoView {
     };
 
     // Opens a checkpoint from bytes, caches it, and makes it the engine.
-    let install = move |origin: String, ckpt: Checkpoint, bytes: u64, sha: String, demo: bool| {
+    let install = move |origin: String,
+                        ckpt: Checkpoint,
+                        bytes: u64,
+                        sha: String,
+                        demo: bool|
+          -> Option<Rc<Engine>> {
         let mut notes = vec![];
         let cfg = ckpt.config.clone();
         match build_engine(ckpt, &mut notes) {
@@ -186,11 +235,45 @@ pub fn App() -> impl IntoView {
                     ),
                     demo,
                 }));
-                ENGINE.with(|e| *e.borrow_mut() = Some(Rc::new(engine)));
+                let engine = Rc::new(engine);
+                ENGINE.with(|e| *e.borrow_mut() = Some(engine.clone()));
                 status.set(notes.join(" "));
                 error.set(None);
+                Some(engine)
             }
-            Err(e) => error.set(Some(e)),
+            Err(e) => {
+                error.set(Some(e));
+                None
+            }
+        }
+    };
+
+    // On WebGPU, runs the question and passage in the boxes right after loading, so
+    // that the kernels of their length bucket compile (seconds on a software GPU)
+    // before the first question, not in it. It runs beside the page: a question
+    // asked meanwhile waits on the same compilation.
+    let warm = move |engine: Option<Rc<Engine>>| async move {
+        let Some(engine) = engine else { return };
+        let Shapes::Buckets { step } = engine.shapes else {
+            ready.set(Some("yes".into()));
+            return;
+        };
+        ready.set(None);
+        // Building the kernels holds the main thread for seconds: show the model first.
+        after_paint().await;
+        let t0 = js_sys::Date::now();
+        let (q, p) = (question.get_untracked(), passage.get_untracked());
+        let (q, p) = if q.trim().is_empty() || p.trim().is_empty() {
+            (DEMO_QUESTION.into(), DEMO_PASSAGE.into())
+        } else {
+            (q, p)
+        };
+        match engine.warm_up_async(&q, &p, BATCH).await {
+            Ok(()) => ready.set(Some(format!(
+                "yes · GPU kernels compiled in {:.1} s (lengths padded to multiples of {step} tokens; a new length bucket compiles once more)",
+                (js_sys::Date::now() - t0) / 1e3
+            ))),
+            Err(e) => error.set(Some(format!("warming up the GPU: {e}"))),
         }
     };
 
@@ -224,7 +307,9 @@ pub fn App() -> impl IntoView {
                         backend_note.set(Some(e));
                     }
                     match Checkpoint::from_bytes(&target, &name, bytes) {
-                        Ok(ckpt) => install(target.clone(), ckpt, len, sha, demo),
+                        Ok(ckpt) => {
+                            spawn_local(warm(install(target.clone(), ckpt, len, sha, demo)))
+                        }
                         Err(e) => {
                             if !from_cache {
                                 let _ = store::delete(&target).await;
@@ -248,7 +333,13 @@ pub fn App() -> impl IntoView {
                 Ok(Some(bytes)) => match Checkpoint::from_bytes(&c.name, &c.name, bytes) {
                     Ok(ckpt) => {
                         let demo = c.key.ends_with(DEMO_URL.trim_start_matches('.'));
-                        install(c.name.clone(), ckpt, c.bytes, c.sha256.clone(), demo)
+                        spawn_local(warm(install(
+                            c.name.clone(),
+                            ckpt,
+                            c.bytes,
+                            c.sha256.clone(),
+                            demo,
+                        )))
                     }
                     Err(e) => error.set(Some(e.to_string())),
                 },
@@ -317,7 +408,7 @@ pub fn App() -> impl IntoView {
                             if let Err(e) = store::put(&key, &name, &bytes, sha.clone()).await {
                                 backend_note.set(Some(e));
                             }
-                            install(name, ckpt, total, sha, false);
+                            spawn_local(warm(install(name, ckpt, total, sha, false)));
                         }
                         Err(e) => error.set(Some(e.to_string())),
                     }
@@ -343,7 +434,7 @@ pub fn App() -> impl IntoView {
         busy.set(true);
         error.set(None);
         spawn_local(async move {
-            match engine.ask_async(&q, &p, 8).await {
+            match engine.ask_async(&q, &p, BATCH).await {
                 Ok(a) => {
                     SESSION.with(|s| {
                         let mut r = QuestionResult::new(None, &q, &p, &a);
@@ -430,6 +521,11 @@ pub fn App() -> impl IntoView {
                             <dt>"Size"</dt><dd>{human_bytes(m.bytes)}</dd>
                             <dt>"sha256"</dt><dd class="hash">{m.sha256.clone()}</dd>
                             <dt>"Network"</dt><dd>{m.shape.clone()}</dd>
+                            <dt>"Ready"</dt>
+                            <dd>{move || match ready.get() {
+                                Some(r) => view! { <span data-testid="ready">{r}</span> }.into_any(),
+                                None => view! { <span>"compiling GPU kernels for this model (once)…"</span> }.into_any(),
+                            }}</dd>
                         </dl>
                         <Show when=move || m.demo>
                             <p class="warning" role="note">

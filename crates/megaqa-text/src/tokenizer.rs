@@ -102,6 +102,11 @@ impl QaTokenizer {
         })
     }
 
+    /// The geometry of the windows this tokenizer makes.
+    pub fn window_config(&self) -> &WindowConfig {
+        &self.config
+    }
+
     pub fn vocab_size(&self) -> usize {
         self.plain.get_vocab_size(true)
     }

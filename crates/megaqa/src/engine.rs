@@ -47,6 +47,20 @@ pub struct Answered {
     pub timings: Timings,
 }
 
+/// How the engine pads the batches it runs. GPU backends compile kernels for each
+/// tensor shape they meet: in the browser on SwiftShader a question of a new length
+/// cost 2-3 s more than a repeated one (0.9 s), so there lengths are rounded up to a
+/// few buckets and each bucket compiles once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Shapes {
+    /// Each batch padded to its longest window: the least work, one shape per length.
+    #[default]
+    Tight,
+    /// Each batch padded to a multiple of `step` tokens (at most the window length):
+    /// `max_len / step` shapes per batch size.
+    Buckets { step: usize },
+}
+
 /// A loaded model with its tokenizer, on one device.
 pub struct Engine {
     pub model: QaModel,
@@ -57,6 +71,7 @@ pub struct Engine {
     pub origin: String,
     /// sha256 of the checkpoint's weights and config as loaded (canonical form).
     pub model_sha256: String,
+    pub shapes: Shapes,
 }
 
 /// The tokenizer a checkpoint carries, making windows of the given geometry.
@@ -115,6 +130,7 @@ impl Engine {
             decode: DecodeConfig::default(),
             origin,
             model_sha256,
+            shapes: Shapes::default(),
         })
     }
 
@@ -131,8 +147,7 @@ impl Engine {
         let t1 = Instant::now();
         let flat: Vec<&Window> = windows.iter().flatten().collect();
         let mut logits: Vec<(Vec<f32>, Vec<f32>)> = Vec::with_capacity(flat.len());
-        for chunk in flat.chunks(batch_size.max(1)) {
-            let batch = make_batch(chunk);
+        for (chunk, batch) in self.batches(&flat, batch_size) {
             let out = self
                 .model
                 .run(&batch, &self.device)
@@ -204,8 +219,7 @@ impl Engine {
         let t1 = Instant::now();
         let mut logits = Vec::with_capacity(windows.len());
         let refs: Vec<&Window> = windows.iter().collect();
-        for chunk in refs.chunks(batch_size.max(1)) {
-            let batch = make_batch(chunk);
+        for (chunk, batch) in self.batches(&refs, batch_size) {
             let out = self
                 .model
                 .run_async(&batch, &self.device)
@@ -229,6 +243,48 @@ impl Engine {
         })
     }
 
+    /// Runs `question` over `context` and drops the result, so that a GPU backend
+    /// compiles the kernels of that shape (with [`Shapes::Buckets`], of its bucket)
+    /// before a user asks.
+    pub async fn warm_up_async(
+        &self,
+        question: &str,
+        context: &str,
+        batch_size: usize,
+    ) -> Result<(), EngineError> {
+        let windows = self.tokenizer.windows(question, context)?;
+        let refs: Vec<&Window> = windows.iter().collect();
+        for (_, batch) in self.batches(&refs, batch_size) {
+            self.model
+                .run_async(&batch, &self.device)
+                .await
+                .map_err(EngineError::Run)?;
+        }
+        Ok(())
+    }
+
+    /// The batches `windows` run in, padded as [`Engine::shapes`] says, each with
+    /// the windows whose logits it yields.
+    fn batches<'a, 'w>(
+        &self,
+        windows: &'a [&'w Window],
+        batch_size: usize,
+    ) -> impl Iterator<Item = (&'a [&'w Window], Batch)> {
+        let max_len = self.tokenizer.window_config().max_len;
+        let shapes = self.shapes;
+        windows.chunks(batch_size.max(1)).map(move |chunk| {
+            let longest = chunk.iter().map(|w| w.len()).max().unwrap_or(0);
+            let seq = match shapes {
+                Shapes::Tight => longest,
+                Shapes::Buckets { step } => longest
+                    .next_multiple_of(step.max(1))
+                    .min(max_len)
+                    .max(longest),
+            };
+            (chunk, make_batch(chunk, seq))
+        })
+    }
+
     fn decode_one(
         &self,
         context: &str,
@@ -248,8 +304,14 @@ impl Engine {
     }
 }
 
-pub(crate) fn make_batch(windows: &[&Window]) -> Batch {
-    let seq = windows.iter().map(|w| w.len()).max().unwrap_or(0);
+/// A batch of windows padded to the longest of them, and to at least `min_seq` tokens.
+pub(crate) fn make_batch(windows: &[&Window], min_seq: usize) -> Batch {
+    let seq = windows
+        .iter()
+        .map(|w| w.len())
+        .max()
+        .unwrap_or(0)
+        .max(min_seq);
     let mut batch = Batch {
         batch: windows.len(),
         seq,
@@ -276,5 +338,48 @@ fn split_logits(
     for (i, w) in windows.iter().enumerate() {
         let r = i * seq..i * seq + w.len();
         out.push((start[r.clone()].to_vec(), end[r].to_vec()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine(shapes: Shapes) -> Engine {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/models/megatron-tiny"
+        );
+        let mut e =
+            Engine::new(Checkpoint::open(dir).unwrap(), Device::flex(), DType::F32).unwrap();
+        e.shapes = shapes;
+        e
+    }
+
+    #[test]
+    fn buckets_round_lengths_up_to_their_step_and_stop_at_the_window_length() {
+        let e = engine(Shapes::Buckets { step: 64 });
+        let long = "word ".repeat(1000);
+        for (context, want) in [
+            ("Paris.", vec![64]),
+            (long.as_str(), vec![384, 384, 384, 256]),
+        ] {
+            let windows = e.tokenizer.windows("Where?", context).unwrap();
+            let refs: Vec<&Window> = windows.iter().collect();
+            let seqs: Vec<usize> = e.batches(&refs, 1).map(|(_, b)| b.seq).collect();
+            assert_eq!(
+                seqs,
+                want,
+                "{:?}",
+                windows.iter().map(Window::len).collect::<Vec<_>>()
+            );
+        }
+        let tight = engine(Shapes::Tight);
+        let windows = tight.tokenizer.windows("Where?", "Paris.").unwrap();
+        let refs: Vec<&Window> = windows.iter().collect();
+        assert_eq!(
+            tight.batches(&refs, 1).next().unwrap().1.seq,
+            windows[0].len()
+        );
     }
 }

@@ -9,7 +9,7 @@ mod results;
 #[cfg(feature = "train")]
 pub mod train;
 
-pub use engine::{Answered, Engine, EngineError, Timings};
+pub use engine::{Answered, Engine, EngineError, Shapes, Timings};
 pub use megaqa_model as model;
 pub use megaqa_text as text;
 pub use results::{QuestionResult, ResultsFile};

@@ -1,14 +1,15 @@
 //! The engine over every question of the two-article SQuAD v2.0 dev file equals
 //! transformers + the reference post-processing (tests/reference/make_predict_fixtures.py):
-//! logits within 1e-4, identical answers for every question without a near-tie.
+//! logits within 1e-4, identical answers for every question without a near-tie,
+//! with tight batches and with the browser's bucketed lengths.
 
 use std::io::Read;
 use std::path::PathBuf;
 
 use burn::tensor::{DType, Device};
-use megaqa::Engine;
 use megaqa::model::Checkpoint;
 use megaqa::text::Dataset;
+use megaqa::{Engine, Shapes};
 use serde_json::Value;
 
 fn root() -> PathBuf {
@@ -27,8 +28,20 @@ fn gz(name: &str) -> Value {
 
 #[test]
 fn engine_matches_transformers_on_the_two_article_dev_file() {
+    matches_transformers(Shapes::Tight);
+}
+
+/// The browser's setting: batches padded to a multiple of 64 tokens; padding must
+/// change neither logits nor answers.
+#[test]
+fn bucketed_shapes_match_transformers_too() {
+    matches_transformers(Shapes::Buckets { step: 64 });
+}
+
+fn matches_transformers(shapes: Shapes) {
     let ckpt = Checkpoint::open(root().join("tests/fixtures/models/megatron-tiny")).unwrap();
-    let engine = Engine::new(ckpt, Device::flex(), DType::F32).unwrap();
+    let mut engine = Engine::new(ckpt, Device::flex(), DType::F32).unwrap();
+    engine.shapes = shapes;
     let data =
         Dataset::open(root().join("tests/fixtures/squad/dev-v2.0-two-articles.json")).unwrap();
     let items: Vec<(&str, &str)> = data
@@ -90,6 +103,6 @@ fn engine_matches_transformers_on_the_two_article_dev_file() {
         "only {checked} questions without near-ties ({ties} ties)"
     );
     eprintln!(
-        "engine vs transformers: {checked} answers identical, {ties} near-ties skipped, max |d logit| {max_d:.2e}"
+        "engine ({shapes:?}) vs transformers: {checked} answers identical, {ties} near-ties skipped, max |d logit| {max_d:.2e}"
     );
 }

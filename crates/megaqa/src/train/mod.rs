@@ -334,7 +334,7 @@ impl Trainer {
                 let feats: Vec<&TrainFeature> = mb.iter().map(|&i| &self.features[i]).collect();
                 let refs: Vec<&megaqa_text::Window> = feats.iter().map(|f| &f.window).collect();
                 LabelledBatch {
-                    batch: make_batch(&refs),
+                    batch: make_batch(&refs, 0),
                     starts: feats.iter().map(|f| f.start as i64).collect(),
                     ends: feats.iter().map(|f| f.end as i64).collect(),
                 }
