@@ -273,7 +273,11 @@ pub fn App() -> impl IntoView {
                 "yes · GPU kernels compiled in {:.1} s (lengths padded to multiples of {step} tokens; a new length bucket compiles once more)",
                 (js_sys::Date::now() - t0) / 1e3
             ))),
-            Err(e) => error.set(Some(format!("warming up the GPU: {e}"))),
+            Err(e) => {
+                // Questions still run (and compile on first use); say why it is slow.
+                ready.set(Some(format!("yes, but compiling ahead failed: {e}")));
+                error.set(Some(format!("warming up the GPU: {e}")));
+            }
         }
     };
 
