@@ -199,13 +199,13 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
                 if let Value::Object(m) = &mut v {
                     m.extend(scores.clone());
                 }
+                let get = |k: &str| scores.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN);
                 note(format!(
-                    "megaqa: epoch {epoch:.2}: exact {:.2}, f1 {:.2}",
-                    scores
-                        .get("exact")
-                        .and_then(Value::as_f64)
-                        .unwrap_or(f64::NAN),
-                    scores.get("f1").and_then(Value::as_f64).unwrap_or(f64::NAN)
+                    "megaqa: epoch {epoch:.2}: exact {:.2}, f1 {:.2}; best --null-threshold on this data {:.3} (f1 {:.2})",
+                    get("exact"),
+                    get("f1"),
+                    get("best_null_threshold"),
+                    get("f1_at_best_null_threshold"),
                 ));
                 Some(v)
             }

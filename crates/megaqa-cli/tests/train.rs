@@ -95,6 +95,13 @@ fn overfits_sixteen_questions_and_the_directory_is_a_model() {
     for key in ["epoch", "exact", "f1", "total", "HasAns_exact", "best_f1"] {
         assert!(evals[0].get(key).is_some(), "{key} in {}", evals[0]);
     }
+    // The null threshold that would have scored best does at least as well as 0.
+    for e in &evals {
+        let f1 = e["f1"].as_f64().unwrap();
+        let best = e["f1_at_best_null_threshold"].as_f64().unwrap();
+        assert!(best >= f1 - 1e-9, "{e}");
+        assert!(e["best_null_threshold"].is_f64(), "{e}");
+    }
     let svg = std::fs::read_to_string(out.join("loss.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("<polyline"));
 

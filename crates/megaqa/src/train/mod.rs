@@ -488,7 +488,26 @@ impl Trainer {
             .iter()
             .map(|(id, p)| (id.clone(), p.null_odds))
             .collect();
-        evaluate(data, &texts, Some(&odds), 1.0).map_err(|e| e.to_string())
+        let mut scores = evaluate(data, &texts, Some(&odds), 1.0).map_err(|e| e.to_string())?;
+        // A model early in training (or trained on little data) often lets the null
+        // answer win everywhere. The official best-threshold search, run over the best
+        // span of every question with its null odds as the score, says which
+        // `--null-threshold` would have scored best here, and what F1 it gets.
+        let forced: Vec<(String, String)> = preds
+            .iter()
+            .map(|(id, p)| (id.clone(), p.best_span.text.clone()))
+            .collect();
+        let search =
+            evaluate(data, &forced, Some(&odds), f64::INFINITY).map_err(|e| e.to_string())?;
+        for (from, to) in [
+            ("best_f1_thresh", "best_null_threshold"),
+            ("best_f1", "f1_at_best_null_threshold"),
+        ] {
+            if let Some(v) = search.get(from) {
+                scores.insert(to.into(), v.clone());
+            }
+        }
+        Ok(scores)
     }
 
     /// Trains to the end, reporting progress through `on`. Saves every
