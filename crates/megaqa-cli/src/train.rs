@@ -165,6 +165,7 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
     // `bar.println` prints nothing when stderr is not a terminal (logs, CI): notes
     // go out through `suspend`, which prints either way.
     let note = |text: String| bar.suspend(|| eprintln!("{text}"));
+    let mut eval_secs = 0.0;
     let mut on = |event: &Event| -> Result<(), String> {
         let line = match event {
             Event::Step {
@@ -193,8 +194,10 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
             Event::Eval {
                 epoch,
                 step,
+                seconds,
                 scores,
             } => {
+                eval_secs += seconds;
                 let mut v = json!({"epoch": epoch, "step": step});
                 if let Value::Object(m) = &mut v {
                     m.extend(scores.clone());
@@ -236,10 +239,11 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
         plot::loss_svg(&points, &format!("megaqa train: {}", a.train.display())).as_bytes(),
     )?;
     let secs = started.elapsed().as_secs_f64();
+    let training = (secs - eval_secs).max(1e-9);
     let done = trainer.step - first;
     eprintln!(
-        "megaqa: {done} updates in {secs:.1} s ({:.2} windows/s); peak memory {:.0} MB; model in {out} (use --model {out}); loss curve {}",
-        trainer.features.len() as f64 * done as f64 / trainer.steps_per_epoch() as f64 / secs,
+        "megaqa: {done} updates in {training:.1} s ({:.2} windows/s) + {eval_secs:.1} s evaluating; peak memory {:.0} MB; model in {out} (use --model {out}); loss curve {}",
+        trainer.features.len() as f64 * done as f64 / trainer.steps_per_epoch() as f64 / training,
         peak_rss_mb(),
         svg_path.display(),
         out = a.out.display(),

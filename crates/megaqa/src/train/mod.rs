@@ -160,6 +160,8 @@ pub enum Event {
     Eval {
         epoch: f64,
         step: u64,
+        /// Time the evaluation took (not training time).
+        seconds: f64,
         #[serde(flatten)]
         scores: serde_json::Map<String, serde_json::Value>,
     },
@@ -549,10 +551,12 @@ impl Trainer {
             if let Some(data) = eval
                 && (epoch_done || self.step == total)
             {
+                let t0 = Instant::now();
                 let scores = self.evaluate(data)?;
                 on(&Event::Eval {
                     epoch: self.step as f64 / spe as f64,
                     step: self.step,
+                    seconds: t0.elapsed().as_secs_f64(),
                     scores,
                 })?;
                 since = Instant::now();
