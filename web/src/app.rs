@@ -118,8 +118,8 @@ fn force_cpu() -> bool {
 }
 
 /// The token step WebGPU rounds window lengths up to: the page's `?bucket=N`, else 64
-/// (see `Shapes::Buckets`: a new length costs seconds of kernel compilation on a
-/// software GPU, so lengths share six buckets).
+/// (see `Shapes::Buckets`: an unpadded new length costs seconds of kernel
+/// compilation on a software GPU; padded lengths share their kernels).
 fn gpu_bucket() -> usize {
     web_sys::window()
         .and_then(|w| w.location().search().ok())
@@ -249,7 +249,7 @@ pub fn App() -> impl IntoView {
     };
 
     // On WebGPU, runs the question and passage in the boxes right after loading, so
-    // that the kernels of their length bucket compile (seconds on a software GPU)
+    // that the kernels compile (seconds on a software GPU)
     // before the first question, not in it. It runs beside the page: a question
     // asked meanwhile waits on the same compilation.
     let warm = move |engine: Option<Rc<Engine>>| async move {
@@ -270,7 +270,7 @@ pub fn App() -> impl IntoView {
         };
         match engine.warm_up_async(&q, &p, BATCH).await {
             Ok(()) => ready.set(Some(format!(
-                "yes · GPU kernels compiled in {:.1} s (lengths padded to multiples of {step} tokens; a new length bucket compiles once more)",
+                "yes · GPU kernels compiled in {:.1} s (lengths padded to multiples of {step} tokens)",
                 (js_sys::Date::now() - t0) / 1e3
             ))),
             Err(e) => {
