@@ -110,25 +110,27 @@ fn human_bytes(n: u64) -> String {
     }
 }
 
+/// The value of `key` in the page's query string (`?backend=cpu&bucket=32`).
+fn query(key: &str) -> Option<String> {
+    let search = web_sys::window()?.location().search().ok()?;
+    search
+        .trim_start_matches('?')
+        .split('&')
+        .find_map(|kv| Some(kv.strip_prefix(key)?.strip_prefix('=')?.to_string()))
+}
+
 /// The page's query string says `?backend=cpu`.
 fn force_cpu() -> bool {
-    web_sys::window()
-        .and_then(|w| w.location().search().ok())
-        .is_some_and(|q| q.contains("backend=cpu"))
+    query("backend").as_deref() == Some("cpu")
 }
 
 /// The token step WebGPU rounds window lengths up to: the page's `?bucket=N`, else 64
 /// (see `Shapes::Buckets`: an unpadded new length costs seconds of kernel
 /// compilation on a software GPU; padded lengths share their kernels).
 fn gpu_bucket() -> usize {
-    web_sys::window()
-        .and_then(|w| w.location().search().ok())
-        .and_then(|q| {
-            q.trim_start_matches('?')
-                .split('&')
-                .find_map(|kv| kv.strip_prefix("bucket=")?.parse().ok())
-        })
-        .filter(|&n: &usize| (1..=512).contains(&n))
+    query("bucket")
+        .and_then(|v| v.parse().ok())
+        .filter(|n: &usize| (1..=512).contains(n))
         .unwrap_or(64)
 }
 
@@ -151,7 +153,7 @@ async fn after_paint() {
 }
 
 /// Builds the engine for checkpoint bytes, on WebGPU unless the model does not fit.
-/// On WebGPU lengths are bucketed, so that kernels compile once per bucket.
+/// On WebGPU lengths are padded to buckets, so that they share their kernels.
 fn build_engine(ckpt: Checkpoint, note: &mut Vec<String>) -> Result<Engine, String> {
     let compute = COMPUTE
         .with(|c| c.borrow().clone())
@@ -248,8 +250,8 @@ pub fn App() -> impl IntoView {
         }
     };
 
-    // On WebGPU, runs the question and passage in the boxes right after loading, so
-    // that the kernels compile (seconds on a software GPU)
+    // On WebGPU, answers the question and passage in the boxes right after loading
+    // (and drops the answer), so that the kernels compile (seconds on a software GPU)
     // before the first question, not in it. It runs beside the page: a question
     // asked meanwhile waits on the same compilation.
     let warm = move |engine: Option<Rc<Engine>>| async move {
@@ -268,8 +270,8 @@ pub fn App() -> impl IntoView {
         } else {
             (q, p)
         };
-        match engine.warm_up_async(&q, &p, BATCH).await {
-            Ok(()) => ready.set(Some(format!(
+        match engine.ask_async(&q, &p, BATCH).await {
+            Ok(_) => ready.set(Some(format!(
                 "yes · GPU kernels compiled in {:.1} s (lengths padded to multiples of {step} tokens)",
                 (js_sys::Date::now() - t0) / 1e3
             ))),

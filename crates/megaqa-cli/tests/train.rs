@@ -147,6 +147,18 @@ fn max_weight_diff(a: &Path, b: &Path) -> f32 {
     worst
 }
 
+/// Runs a `megaqa train` command, killed right after update `abort` (the test hook)
+/// or resuming the run in its --out.
+fn finish(mut c: assert_cmd::Command, abort: Option<&str>, resume: bool) -> std::process::Output {
+    if let Some(step) = abort {
+        c.env("MEGAQA_TEST_ABORT_AFTER_STEP", step);
+    }
+    if resume {
+        c.arg("--resume");
+    }
+    c.output().unwrap()
+}
+
 /// Mixed precision skips updates whose f16 gradients overflow; a resumed run must
 /// keep counting AdamW's updates (not the steps) for its bias correction.
 #[test]
@@ -164,13 +176,7 @@ fn a_killed_mixed_precision_run_with_skipped_updates_resumes_exactly() {
             "10",
         ])
         .args(["--batch-size", "16", "--lr", "3e-3", "--log-every", "1"]);
-        if let Some(step) = abort {
-            c.env("MEGAQA_TEST_ABORT_AFTER_STEP", step);
-        }
-        if resume {
-            c.arg("--resume");
-        }
-        c.output().unwrap()
+        finish(c, abort, resume)
     };
     let whole = tmp.path().join("whole");
     assert!(run(&whole, None, false).status.success());
@@ -215,13 +221,7 @@ fn a_killed_run_resumes_to_the_same_weights() {
                 "0.25",
             ])
             .args(["--log-every", "1"]);
-        if let Some(step) = abort {
-            c.env("MEGAQA_TEST_ABORT_AFTER_STEP", step);
-        }
-        if resume {
-            c.arg("--resume");
-        }
-        c.output().unwrap()
+        finish(c, abort, resume)
     };
     let whole = tmp.path().join("whole");
     assert!(run(&whole, None, false).status.success());

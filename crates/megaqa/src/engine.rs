@@ -242,26 +242,6 @@ impl Engine {
         })
     }
 
-    /// Runs `question` over `context` and drops the result, so that a GPU backend
-    /// compiles the kernels of that shape (with [`Shapes::Buckets`], of its bucket)
-    /// before a user asks.
-    pub async fn warm_up_async(
-        &self,
-        question: &str,
-        context: &str,
-        batch_size: usize,
-    ) -> Result<(), EngineError> {
-        let windows = self.tokenizer.windows(question, context)?;
-        let refs: Vec<&Window> = windows.iter().collect();
-        for (_, batch) in self.batches(&refs, batch_size) {
-            self.model
-                .run_async(&batch, &self.device)
-                .await
-                .map_err(EngineError::Run)?;
-        }
-        Ok(())
-    }
-
     /// The batches `windows` run in, padded as [`Engine::shapes`] says, each with
     /// the windows whose logits it yields.
     fn batches<'a, 'w>(
@@ -275,10 +255,7 @@ impl Engine {
             let longest = chunk.iter().map(|w| w.len()).max().unwrap_or(0);
             let seq = match shapes {
                 Shapes::Tight => longest,
-                Shapes::Buckets { step } => longest
-                    .next_multiple_of(step.max(1))
-                    .min(max_len)
-                    .max(longest),
+                Shapes::Buckets { step } => longest.next_multiple_of(step.max(1)).min(max_len),
             };
             (chunk, make_batch(chunk, seq))
         })
