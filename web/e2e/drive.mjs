@@ -56,6 +56,8 @@ try {
   await page.waitForSelector("[data-testid=model]", { timeout: 180_000 });
   result.load_ms = Date.now() - t0;
   result.backend = (await page.textContent("[data-testid=backend]")).trim();
+  const card = await page.$("[data-testid=card]");
+  result.card = card ? (await card.textContent()).trim() : null;
   // On WebGPU the app compiles the model's kernels right after loading.
   await page.waitForSelector("[data-testid=ready]", { timeout: 180_000 });
   result.ready_ms = Date.now() - t0;

@@ -17,10 +17,17 @@ use wasm_bindgen::JsCast;
 use crate::compute::{self, Compute};
 use crate::store::{self, Cached};
 
-/// The model the build serves (made by scripts/make-demo-model.sh).
+/// The model the page loads unless `?model=URL` says otherwise: all-MiniLM-L6-v2
+/// fine-tuned on SQuAD by `megaqa train` (scripts/train-squad-model.sh).
+pub const DEFAULT_URL: &str = "./models/minilm-l6-squad.megaqa.safetensors";
+/// What the page says about the default model (the README's model card, short).
+const DEFAULT_CARD: &str = include_str!("../../assets/models/minilm-l6-squad.card.txt");
+/// The 20-question demo network (scripts/make-demo-model.sh), for tests.
 pub const DEMO_URL: &str = "./models/demo-tiny.megaqa.safetensors";
-const DEMO_PASSAGE: &str = include_str!("../../assets/demo/passage.txt");
-const DEMO_QUESTION: &str = "In what country is Normandy located?";
+/// The passage and question the page starts with (and compiles its kernels on): text
+/// written for megaqa, so the shipped model never saw it.
+const DEMO_PASSAGE: &str = include_str!("../../assets/demo/unseen-passage.txt");
+const DEMO_QUESTION: &str = "Who designed the Larkspur Bridge?";
 /// Windows per network call.
 const BATCH: usize = 8;
 
@@ -40,6 +47,8 @@ struct ModelInfo {
     model_sha256: String,
     shape: String,
     demo: bool,
+    /// The model card, for the model the page ships.
+    card: Option<&'static str>,
 }
 
 /// One span the page can highlight.
@@ -119,6 +128,16 @@ fn query(key: &str) -> Option<String> {
         .find_map(|kv| Some(kv.strip_prefix(key)?.strip_prefix('=')?.to_string()))
 }
 
+/// The model to load first: the page's `?model=URL`, else the shipped model.
+fn start_url() -> String {
+    query("model").unwrap_or_else(|| DEFAULT_URL.to_string())
+}
+
+/// Whether `origin` (a URL, or a file name from browser storage) is the file at `url`.
+fn names(origin: &str, url: &str) -> bool {
+    url.rsplit('/').next().is_some_and(|f| origin.ends_with(f))
+}
+
 /// The page's query string says `?backend=cpu`.
 fn force_cpu() -> bool {
     query("backend").as_deref() == Some("cpu")
@@ -189,7 +208,7 @@ pub fn App() -> impl IntoView {
     let status = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
     let cached = RwSignal::new(Vec::<Cached>::new());
-    let url = RwSignal::new(String::from(DEMO_URL));
+    let url = RwSignal::new(start_url());
     let passage = RwSignal::new(String::from(DEMO_PASSAGE.trim()));
     let question = RwSignal::new(String::from(DEMO_QUESTION));
     let result = RwSignal::new(None::<Shown>);
@@ -209,46 +228,45 @@ pub fn App() -> impl IntoView {
     };
 
     // Opens a checkpoint from bytes, caches it, and makes it the engine.
-    let install = move |origin: String,
-                        ckpt: Checkpoint,
-                        bytes: u64,
-                        sha: String,
-                        demo: bool|
-          -> Option<Rc<Engine>> {
-        let mut notes = vec![];
-        let cfg = ckpt.config.clone();
-        match build_engine(ckpt, &mut notes) {
-            Ok(engine) => {
-                model.set(Some(ModelInfo {
-                    name: origin,
-                    bytes,
-                    sha256: sha,
-                    model_sha256: engine.model_sha256.clone(),
-                    shape: format!(
-                        "{} layers × {} hidden, {} heads, {}",
-                        cfg.num_layers,
-                        cfg.hidden_size,
-                        cfg.num_heads,
-                        if cfg.pre_layer_norm {
-                            "pre-LN (Megatron)"
-                        } else {
-                            "post-LN (BERT)"
-                        }
-                    ),
-                    demo,
-                }));
-                let engine = Rc::new(engine);
-                ENGINE.with(|e| *e.borrow_mut() = Some(engine.clone()));
-                status.set(notes.join(" "));
-                error.set(None);
-                Some(engine)
+    let install =
+        move |origin: String, ckpt: Checkpoint, bytes: u64, sha: String| -> Option<Rc<Engine>> {
+            let mut notes = vec![];
+            let cfg = ckpt.config.clone();
+            let demo = names(&origin, DEMO_URL);
+            let card = names(&origin, DEFAULT_URL).then_some(DEFAULT_CARD);
+            match build_engine(ckpt, &mut notes) {
+                Ok(engine) => {
+                    model.set(Some(ModelInfo {
+                        name: origin,
+                        bytes,
+                        sha256: sha,
+                        model_sha256: engine.model_sha256.clone(),
+                        shape: format!(
+                            "{} layers × {} hidden, {} heads, {}",
+                            cfg.num_layers,
+                            cfg.hidden_size,
+                            cfg.num_heads,
+                            if cfg.pre_layer_norm {
+                                "pre-LN (Megatron)"
+                            } else {
+                                "post-LN (BERT)"
+                            }
+                        ),
+                        demo,
+                        card,
+                    }));
+                    let engine = Rc::new(engine);
+                    ENGINE.with(|e| *e.borrow_mut() = Some(engine.clone()));
+                    status.set(notes.join(" "));
+                    error.set(None);
+                    Some(engine)
+                }
+                Err(e) => {
+                    error.set(Some(e));
+                    None
+                }
             }
-            Err(e) => {
-                error.set(Some(e));
-                None
-            }
-        }
-    };
+        };
 
     // On WebGPU, answers the question and passage in the boxes right after loading
     // (and drops the answer), so that the kernels compile (seconds on a software GPU)
@@ -287,7 +305,6 @@ pub fn App() -> impl IntoView {
         busy.set(true);
         error.set(None);
         spawn_local(async move {
-            let demo = target == DEMO_URL;
             let name = target.rsplit('/').next().unwrap_or(&target).to_string();
             let loaded = match store::get(&target).await.ok().flatten() {
                 Some(b) => {
@@ -313,9 +330,7 @@ pub fn App() -> impl IntoView {
                         backend_note.set(Some(e));
                     }
                     match Checkpoint::from_bytes(&target, &name, bytes) {
-                        Ok(ckpt) => {
-                            spawn_local(warm(install(target.clone(), ckpt, len, sha, demo)))
-                        }
+                        Ok(ckpt) => spawn_local(warm(install(target.clone(), ckpt, len, sha))),
                         Err(e) => {
                             if !from_cache {
                                 let _ = store::delete(&target).await;
@@ -337,16 +352,12 @@ pub fn App() -> impl IntoView {
         spawn_local(async move {
             match store::get(&c.key).await {
                 Ok(Some(bytes)) => match Checkpoint::from_bytes(&c.name, &c.name, bytes) {
-                    Ok(ckpt) => {
-                        let demo = c.key.ends_with(DEMO_URL.trim_start_matches('.'));
-                        spawn_local(warm(install(
-                            c.name.clone(),
-                            ckpt,
-                            c.bytes,
-                            c.sha256.clone(),
-                            demo,
-                        )))
-                    }
+                    Ok(ckpt) => spawn_local(warm(install(
+                        c.name.clone(),
+                        ckpt,
+                        c.bytes,
+                        c.sha256.clone(),
+                    ))),
                     Err(e) => error.set(Some(e.to_string())),
                 },
                 Ok(None) => error.set(Some(format!("{} is no longer stored", c.name))),
@@ -414,7 +425,7 @@ pub fn App() -> impl IntoView {
                             if let Err(e) = store::put(&key, &name, &bytes, sha.clone()).await {
                                 backend_note.set(Some(e));
                             }
-                            spawn_local(warm(install(name, ckpt, total, sha, false)));
+                            spawn_local(warm(install(name, ckpt, total, sha)));
                         }
                         Err(e) => error.set(Some(e.to_string())),
                     }
@@ -482,7 +493,7 @@ pub fn App() -> impl IntoView {
         backend_note.set(c.fallback_reason.clone());
         COMPUTE.with(|x| *x.borrow_mut() = Some(c));
         refresh_cache();
-        load_url(DEMO_URL.to_string());
+        load_url(start_url());
     });
 
     let on_passage_file = move |ev: leptos::ev::Event| {
@@ -533,9 +544,13 @@ pub fn App() -> impl IntoView {
                                 None => view! { <span>"compiling GPU kernels for this model (once)…"</span> }.into_any(),
                             }}</dd>
                         </dl>
+                        {m.card.map(|card| view! {
+                            <p class="card" data-testid="card">{card}</p>
+                        })}
                         <Show when=move || m.demo>
                             <p class="warning" role="note">
-                                "This demo model is tiny (2 layers × 32) and was trained by megaqa on only 20 SQuAD questions about this passage and the next: it knows those answers and nothing else. It shows the mechanics, not real answers. For real answers, load a SQuAD-trained checkpoint (for example NVIDIA's Megatron-BERT 345M QA .nemo, or one converted with "
+                                "This demo model is tiny (2 layers × 32) and was trained by megaqa on only 20 SQuAD questions about this passage and the next: it knows those answers and nothing else. It is for tests. For real answers, open the page without "
+                                <code>"?model="</code> " (megaqa's SQuAD model) or load a SQuAD-trained checkpoint (for example NVIDIA's Megatron-BERT 345M QA .nemo, or one converted with "
                                 <code>"megaqa convert"</code> ") below."
                             </p>
                         </Show>

@@ -62,9 +62,10 @@ pub struct AskArgs {
     /// How many alternatives to list (the n-best list holds up to 20).
     #[arg(long, default_value_t = 5)]
     pub top_k: usize,
-    /// Answer "" when null_odds is above this (SQuAD v2 threshold).
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
-    pub null_threshold: f64,
+    /// Answer "" when null_odds is above this (SQuAD v2 threshold). Default: the
+    /// threshold stored in the model by `megaqa train`, else 0.
+    #[arg(long, allow_negative_numbers = true)]
+    pub null_threshold: Option<f64>,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -83,8 +84,9 @@ pub struct PredictArgs {
     /// Windows per network call.
     #[arg(long, default_value_t = 8)]
     pub batch_size: usize,
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
-    pub null_threshold: f64,
+    /// Default: the threshold stored in the model by `megaqa train`, else 0.
+    #[arg(long, allow_negative_numbers = true)]
+    pub null_threshold: Option<f64>,
 }
 
 #[derive(Args)]
@@ -234,6 +236,17 @@ pub struct TrainArgs {
     /// Log the loss every N updates.
     #[arg(long, default_value_t = 10)]
     pub log_every: u64,
+    /// About this many unanswerable examples per answerable question: the question
+    /// over another paragraph of its article (the one sharing the most words first).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub negatives: f64,
+    /// Train on all but the last N articles of --train; on those N, choose the null
+    /// threshold after each epoch and store it in the model as its default.
+    #[arg(long, default_value_t = 0)]
+    pub holdout_articles: usize,
+    /// Batch windows of similar length together (less padding, faster).
+    #[arg(long)]
+    pub group_by_length: bool,
     /// Continue the run saved in --out (with its saved settings).
     #[arg(long)]
     pub resume: bool,

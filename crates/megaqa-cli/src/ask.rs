@@ -24,7 +24,9 @@ pub fn run(a: AskArgs) -> Result<ExitCode> {
     }
     let opened = open_device(a.model.device.as_deref())?;
     let mut engine = load_engine(&a.model.model, &opened)?;
-    engine.decode.null_threshold = a.null_threshold;
+    if let Some(t) = a.null_threshold {
+        engine.decode.null_threshold = t;
+    }
     let answered = engine.ask(&a.question, &context, 8)?;
     let p = &answered.prediction;
     let top: Vec<_> = p.nbest.iter().take(a.top_k).collect();
@@ -53,7 +55,7 @@ pub fn run(a: AskArgs) -> Result<ExitCode> {
         None => {
             println!(
                 "No answer in this passage (null odds {:.3} > threshold {}).",
-                p.null_odds, a.null_threshold
+                p.null_odds, engine.decode.null_threshold
             );
             let b = &p.best_span;
             println!(

@@ -14,7 +14,9 @@ pub fn run(a: PredictArgs) -> Result<ExitCode> {
     let data = Dataset::open(&a.data)?;
     let opened = open_device(a.model.device.as_deref())?;
     let mut engine = load_engine(&a.model.model, &opened)?;
-    engine.decode.null_threshold = a.null_threshold;
+    if let Some(t) = a.null_threshold {
+        engine.decode.null_threshold = t;
+    }
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("{}: cannot create", a.out.display()))?;
 

@@ -41,6 +41,9 @@ fn config_of(a: &TrainArgs) -> Result<TrainConfig> {
         seed: a.seed,
         save_every: a.save_every,
         log_every: a.log_every,
+        negatives: a.negatives,
+        holdout_articles: a.holdout_articles,
+        group_by_length: a.group_by_length,
     })
 }
 
@@ -54,6 +57,13 @@ fn read_data(path: &Path, spans: bool) -> Result<(Dataset, String)> {
     }
     if spans {
         data.check_answer_spans()?;
+        if data.examples.iter().all(|e| e.is_impossible()) {
+            bail!(
+                "{}: none of its {} questions has an answer: there are no spans to learn from",
+                path.display(),
+                data.examples.len()
+            );
+        }
     }
     Ok((data, digest))
 }
@@ -126,10 +136,15 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
                     a.model.display()
                 );
             }
-            std::fs::create_dir_all(&a.out)
-                .with_context(|| format!("{}: cannot create", a.out.display()))?;
-            let _ = std::fs::remove_file(a.out.join(METRICS));
-            Trainer::new(ckpt, opened.device.clone(), config, &train, digest, &a.out)
+            // Built (data checked, windows made) before anything is written.
+            let trainer =
+                Trainer::new(ckpt, opened.device.clone(), config, &train, digest, &a.out);
+            if trainer.is_ok() {
+                std::fs::create_dir_all(&a.out)
+                    .with_context(|| format!("{}: cannot create", a.out.display()))?;
+                let _ = std::fs::remove_file(a.out.join(METRICS));
+            }
+            trainer
         }
     }
     .map_err(anyhow::Error::msg)?;
@@ -192,24 +207,33 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
                 None
             }
             Event::Eval {
+                set,
                 epoch,
                 step,
                 seconds,
                 scores,
             } => {
                 eval_secs += seconds;
-                let mut v = json!({"epoch": epoch, "step": step});
+                let mut v = json!({"set": set, "epoch": epoch, "step": step});
                 if let Value::Object(m) = &mut v {
                     m.extend(scores.clone());
                 }
                 let get = |k: &str| scores.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN);
-                note(format!(
-                    "megaqa: epoch {epoch:.2}: exact {:.2}, f1 {:.2}; best --null-threshold on this data {:.3} (f1 {:.2})",
-                    get("exact"),
-                    get("f1"),
-                    get("best_null_threshold"),
-                    get("f1_at_best_null_threshold"),
-                ));
+                note(if *set == "holdout" {
+                    format!(
+                        "megaqa: epoch {epoch:.2}: null threshold {:.3} chosen on the held-out articles (f1 {:.2} there), stored in the model",
+                        get("best_null_threshold"),
+                        get("f1_at_best_null_threshold"),
+                    )
+                } else {
+                    format!(
+                        "megaqa: epoch {epoch:.2}: exact {:.2}, f1 {:.2}; best --null-threshold on this data {:.3} (f1 {:.2})",
+                        get("exact"),
+                        get("f1"),
+                        get("best_null_threshold"),
+                        get("f1_at_best_null_threshold"),
+                    )
+                });
                 Some(v)
             }
             Event::Saved { .. } => None,

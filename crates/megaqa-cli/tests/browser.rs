@@ -57,7 +57,8 @@ fn build_app(dist: &Path) {
     );
 }
 
-fn drive(dist: &Path, mode: &str, cases: &Path, artefacts: &Path) -> Value {
+/// Opens the page (with `query`, e.g. `?model=...`) in `mode` and asks `cases`.
+fn drive(dist: &Path, mode: &str, query: &str, cases: &Path, artefacts: &Path) -> Value {
     let e2e = root().join("web/e2e");
     assert!(
         e2e.join("node_modules/playwright-core").is_dir(),
@@ -73,6 +74,7 @@ fn drive(dist: &Path, mode: &str, cases: &Path, artefacts: &Path) -> Value {
         .arg(artefacts)
         .arg("--cases")
         .arg(cases)
+        .args(["--query", query])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -112,7 +114,10 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
     let artefacts = root.join("test-artefacts/browser");
     std::fs::create_dir_all(&artefacts).unwrap();
 
+    // The 4 cases run on the demo network, which answers its own questions (and says
+    // "no answer" to one); the shipped model is asked below.
     let model = root.join("assets/models/demo-tiny.megaqa.safetensors");
+    let demo_query = "?model=./models/demo-tiny.megaqa.safetensors";
     let short = root.join("assets/demo/passage.txt");
     let long = root.join("assets/demo/long-passage.txt");
     let cases = [
@@ -133,7 +138,8 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
 
     for mode in ["webgpu", "cpu"] {
         let mut no_answers = 0;
-        let r = drive(&dist, mode, &cases_file, &artefacts);
+        let r = drive(&dist, mode, demo_query, &cases_file, &artefacts);
+        assert_eq!(r["card"], Value::Null, "the demo network has no model card");
         let backend = r["backend"].as_str().unwrap();
         eprintln!(
             "{mode}: {backend}; model loaded in {} ms, ready in {} ms ({}); first answer {} ms after opening the page; asks {:?}",
@@ -208,4 +214,35 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
         );
         assert!(stdout.contains("identical answers: 4/4"), "{stdout}");
     }
+
+    // The page's default: the shipped SQuAD model, with its model card, on the CPU
+    // fallback (SwiftShader computes at ~0.2 GFLOP/s: minutes for a 22M-parameter
+    // network), asked about a passage written for this test, so never trained on.
+    let shipped = root.join("assets/models/minilm-l6-squad.megaqa.safetensors");
+    let unseen = root.join("assets/demo/unseen-passage.txt");
+    let question = "Who designed the Larkspur Bridge?";
+    let want = native_ask(&shipped, &unseen, question);
+    let answer = want["answer"].as_str().unwrap();
+    assert!(answer.contains("Margaret Hale"), "native: {want}");
+    let case = json!([{"passage_file": unseen, "question": question}]);
+    std::fs::write(&cases_file, case.to_string()).unwrap();
+    let r = drive(
+        &dist,
+        "cpu",
+        "",
+        &cases_file,
+        &artefacts.join("shipped-model"),
+    );
+    let card = r["card"].as_str().unwrap_or_default();
+    assert!(
+        card.contains("SQuAD") && card.contains("F1"),
+        "card: {card}"
+    );
+    let got = &r["cases"][0];
+    eprintln!("shipped model in the browser: {got}; card: {card}");
+    assert_eq!(got["highlight"], json!(answer));
+    assert_eq!(
+        (got["start"].as_u64(), got["end"].as_u64()),
+        (want["start"].as_u64(), want["end"].as_u64())
+    );
 }

@@ -259,6 +259,10 @@ fn a_killed_run_resumes_to_the_same_weights() {
 }
 
 fn fails_before_training(data: &str, needle: &str) {
+    fails_before_training_with(data, &[], needle)
+}
+
+fn fails_before_training_with(data: &str, args: &[&str], needle: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("train.json");
     std::fs::write(&path, data).unwrap();
@@ -268,6 +272,7 @@ fn fails_before_training(data: &str, needle: &str) {
         .arg(&path)
         .arg("--out")
         .arg(&out_dir)
+        .args(args)
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
@@ -289,6 +294,113 @@ fn bad_training_data_is_refused_with_one_line() {
     let mismatch = json!({"data": [{"title": "t", "paragraphs": [{"context": "The Normans gave their name to Normandy.",
         "qas": [{"id": "q1", "question": "Who?", "answers": [{"text": "Normans", "answer_start": 0}]}]}]}]});
     fails_before_training(&mismatch.to_string(), "does not match the context");
+    let unanswerable = json!({"data": [{"title": "t", "paragraphs": [{"context": "The Normans gave their name to Normandy.",
+        "qas": [{"id": "q1", "question": "Who?", "answers": [], "is_impossible": true}]}]}]});
+    fails_before_training(
+        &unanswerable.to_string(),
+        "none of its 1 questions has an answer",
+    );
+    let good = json!({"data": [{"title": "t", "paragraphs": [{"context": "The Normans gave their name to Normandy.",
+        "qas": [{"id": "q1", "question": "Who?", "answers": [{"text": "Normans", "answer_start": 4}]}]}]}]})
+    .to_string();
+    fails_before_training_with(
+        &good,
+        &["--negatives", "-1"],
+        "--negatives must be a number of at least 0",
+    );
+    fails_before_training_with(
+        &good,
+        &["--holdout-articles", "1"],
+        "leaves none of its 1 articles",
+    );
+}
+
+/// Negatives and held-out articles: the null threshold chosen on the held-out
+/// articles and the window geometry of the run are stored in the model, survive
+/// `convert`, and are what `predict` decodes with unless told otherwise.
+#[test]
+fn the_threshold_chosen_on_held_out_articles_and_the_geometry_travel_with_the_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = root().join("tests/fixtures/squad/dev-v2.0-two-articles.json");
+    let data_s = data.display().to_string();
+    let out = tmp.path().join("run");
+    let err = train(&data_s, &out)
+        .args([
+            "--holdout-articles",
+            "1",
+            "--negatives",
+            "1",
+            "--group-by-length",
+        ])
+        .args([
+            "--max-seq-len",
+            "256",
+            "--doc-stride",
+            "64",
+            "--max-steps",
+            "2",
+        ])
+        .args(["--batch-size", "8", "--log-every", "1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&err.stderr);
+    assert!(err.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("chosen on the held-out articles"),
+        "{stderr}"
+    );
+    let m = metrics(&out);
+    let held: Vec<&Value> = m.iter().filter(|v| v["set"] == "holdout").collect();
+    assert_eq!(held.len(), 1, "{m:?}");
+    // The held-out article (Computational_complexity_theory, 418 questions, 221 of them
+    // unanswerable) with one negative for each answerable question that has a paragraph
+    // without its answer.
+    let total = held[0]["total"].as_u64().unwrap();
+    assert!((418 + 150..=418 + 197).contains(&total), "{}", held[0]);
+    let chosen = held[0]["best_null_threshold"].as_f64().unwrap();
+    let d = Checkpoint::open(&out).unwrap().defaults;
+    assert_eq!(d.null_threshold, Some(chosen));
+    assert_eq!((d.max_seq_len, d.doc_stride), (Some(256), Some(64)));
+
+    let f16 = tmp.path().join("m.safetensors");
+    megaqa()
+        .args(["convert", "--dtype", "f16", "--model"])
+        .arg(&out)
+        .arg("--out")
+        .arg(&f16)
+        .assert()
+        .success();
+    assert_eq!(Checkpoint::open(&f16).unwrap().defaults, d);
+
+    // predict decodes with the stored threshold: an answer is "" exactly when its
+    // null odds exceed it, and an explicit --null-threshold still wins.
+    let predict = |extra: &[&str]| {
+        let dir = tempfile::tempdir().unwrap();
+        megaqa()
+            .args(["predict", "--device", "cpu", "--data", &data_s, "--model"])
+            .arg(&f16)
+            .arg("--out")
+            .arg(dir.path())
+            .args(extra)
+            .assert()
+            .success();
+        let read = |f: &str| -> Value {
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join(f)).unwrap()).unwrap()
+        };
+        (read("predictions.json"), read("null_odds.json"))
+    };
+    let (preds, odds) = predict(&[]);
+    let preds = preds.as_object().unwrap();
+    for (id, text) in preds {
+        let o = odds[id].as_f64().unwrap();
+        assert_eq!(
+            text == "",
+            o > chosen,
+            "{id}: null odds {o}, threshold {chosen}"
+        );
+    }
+    let (forced, _) = predict(&["--null-threshold", "1e9"]);
+    assert!(forced.as_object().unwrap().values().all(|t| t != ""));
 }
 
 #[test]

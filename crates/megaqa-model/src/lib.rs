@@ -13,7 +13,7 @@ pub mod params;
 #[cfg(feature = "network")]
 pub mod runner;
 
-pub use checkpoint::{Checkpoint, LoadError, TokenizerFiles};
+pub use checkpoint::{Checkpoint, LoadError, RunDefaults, TokenizerFiles};
 pub use config::{Activation, ModelConfig};
 #[cfg(feature = "network")]
 pub use device::DeviceKind;

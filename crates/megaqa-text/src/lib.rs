@@ -3,6 +3,7 @@
 //! the official EM/F1 scoring. No Burn; the browser runs this very code.
 
 pub mod decode;
+pub mod negatives;
 pub mod output;
 pub mod scoring;
 pub mod sentence;
@@ -12,6 +13,7 @@ pub mod training;
 pub mod windows;
 
 pub use decode::{Answer, DecodeConfig, NbestEntry, Prediction, WindowLogits, decode};
+pub use negatives::with_negatives;
 pub use squad::{Dataset, Example, SquadError};
 pub use tokenizer::{QaTokenizer, TokenizerError};
 pub use training::{TrainFeature, train_features};

@@ -111,7 +111,20 @@ impl Engine {
             .tokenizer
             .as_ref()
             .ok_or_else(|| EngineError::NoTokenizer(ckpt.origin.clone()))?;
-        let tokenizer = tokenizer_of(&ckpt.origin, files, WindowConfig::default())?;
+        // The geometry the model was trained at, and its own null threshold, when the
+        // file carries them.
+        let d = ckpt.defaults;
+        let defaults = WindowConfig::default();
+        let windows = WindowConfig {
+            max_len: d.max_seq_len.unwrap_or(defaults.max_len),
+            stride: d.doc_stride.unwrap_or(defaults.stride),
+            ..defaults
+        };
+        windows.validate().map_err(|m| EngineError::Tokenizer {
+            origin: ckpt.origin.clone(),
+            message: format!("stored window geometry: {m}"),
+        })?;
+        let tokenizer = tokenizer_of(&ckpt.origin, files, windows)?;
         if tokenizer.vocab_size() > ckpt.config.vocab_size {
             return Err(EngineError::VocabMismatch {
                 origin: ckpt.origin.clone(),
@@ -126,7 +139,10 @@ impl Engine {
             model,
             tokenizer,
             device,
-            decode: DecodeConfig::default(),
+            decode: DecodeConfig {
+                null_threshold: d.null_threshold.unwrap_or(0.0),
+                ..DecodeConfig::default()
+            },
             origin,
             model_sha256,
             shapes: Shapes::default(),
@@ -351,11 +367,39 @@ mod tests {
             );
         }
         let tight = engine(Shapes::Tight);
+        assert_eq!(tight.decode.null_threshold, 0.0, "no stored threshold: 0");
         let windows = tight.tokenizer.windows("Where?", "Paris.").unwrap();
         let refs: Vec<&Window> = windows.iter().collect();
         assert_eq!(
             tight.batches(&refs, 1).next().unwrap().1.seq,
             windows[0].len()
         );
+    }
+
+    /// What `megaqa train` stores with a model (its window geometry and the null
+    /// threshold chosen on held-out data) is how the engine runs it: evaluation during
+    /// training and every command see the geometry the model was trained at.
+    #[test]
+    fn a_model_runs_with_the_geometry_and_threshold_it_carries() {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/models/megatron-tiny"
+        );
+        let mut ckpt = Checkpoint::open(dir).unwrap();
+        ckpt.defaults = megaqa_model::RunDefaults {
+            null_threshold: Some(-1.5),
+            max_seq_len: Some(256),
+            doc_stride: Some(64),
+        };
+        let bytes = ckpt.to_converted_bytes(false).unwrap();
+        let ckpt = Checkpoint::from_bytes("m", "m.safetensors", bytes).unwrap();
+        let e = Engine::new(ckpt, Device::flex(), DType::F32).unwrap();
+        assert_eq!(e.decode.null_threshold, -1.5);
+        let c = e.tokenizer.window_config();
+        assert_eq!((c.max_len, c.stride), (256, 64));
+        let long = "word ".repeat(1000);
+        let windows = e.tokenizer.windows("Where?", &long).unwrap();
+        assert!(windows.iter().all(|w| w.len() <= 256));
+        assert_eq!(windows[0].len(), 256);
     }
 }

@@ -151,5 +151,6 @@ pub fn from_files(
         config,
         weights,
         tokenizer,
+        defaults: Default::default(),
     })
 }

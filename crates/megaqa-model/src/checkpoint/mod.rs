@@ -42,6 +42,38 @@ pub enum TokenizerFiles {
     Json(String),
 }
 
+/// How a model is meant to be run, as its trainer chose: the null threshold chosen on
+/// held-out data and the window geometry it was trained with. Stored in the converted
+/// format's metadata (`megaqa.defaults`); commands use them unless told otherwise.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunDefaults {
+    /// Answer "" when the null odds exceed this (decoding's `null_threshold`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub null_threshold: Option<f64>,
+    /// Window length in tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_seq_len: Option<usize>,
+    /// Tokens of overlap between consecutive windows of one context.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doc_stride: Option<usize>,
+}
+
+const DEFAULTS_KEY: &str = "megaqa.defaults";
+
+impl RunDefaults {
+    fn parse(text: &str) -> Result<Self, String> {
+        let d: Self = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        if d.null_threshold.is_some_and(|t| !t.is_finite()) {
+            return Err("`null_threshold` is not a finite number".into());
+        }
+        if d.max_seq_len == Some(0) {
+            return Err("`max_seq_len` must be at least 1".into());
+        }
+        Ok(d)
+    }
+}
+
 /// A checkpoint read and checked: config, tensors by canonical name, tokenizer.
 pub struct Checkpoint {
     pub origin: String,
@@ -49,6 +81,8 @@ pub struct Checkpoint {
     pub config: ModelConfig,
     pub weights: Weights,
     pub tokenizer: Option<TokenizerFiles>,
+    /// Only the converted format carries these; other formats get none.
+    pub defaults: RunDefaults,
 }
 
 impl std::fmt::Debug for Checkpoint {
@@ -145,6 +179,11 @@ impl Checkpoint {
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect();
         metadata.insert("megaqa.format".to_string(), "1".to_string());
+        if self.defaults != RunDefaults::default() {
+            let d = serde_json::to_string(&self.defaults)
+                .map_err(|e| LoadError::invalid(&self.origin, e.to_string()))?;
+            metadata.insert(DEFAULTS_KEY.to_string(), d);
+        }
         let config = serde_json::to_string(&self.config)
             .map_err(|e| LoadError::invalid(&self.origin, e.to_string()))?;
         metadata.insert("megaqa.config".to_string(), config);
@@ -233,6 +272,11 @@ fn read_converted(origin: &str, bytes: Vec<u8>) -> Result<Checkpoint, LoadError>
             LoadError::invalid(origin, format!("metadata `megaqa.tokenizer`: {m}"))
         })?),
     };
+    let defaults = match file.metadata.get(DEFAULTS_KEY) {
+        None => RunDefaults::default(),
+        Some(t) => RunDefaults::parse(t)
+            .map_err(|m| LoadError::invalid(origin, format!("metadata `{DEFAULTS_KEY}`: {m}")))?,
+    };
     let weights = names::canonicalize(
         origin,
         file.tensors,
@@ -246,6 +290,7 @@ fn read_converted(origin: &str, bytes: Vec<u8>) -> Result<Checkpoint, LoadError>
         config,
         weights,
         tokenizer,
+        defaults,
     })
 }
 

@@ -217,5 +217,6 @@ fn from_entries(
         config,
         weights,
         tokenizer,
+        defaults: Default::default(),
     })
 }

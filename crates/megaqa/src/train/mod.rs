@@ -15,9 +15,10 @@ use std::path::{Path, PathBuf};
 use burn::module::Module;
 use burn::tensor::{DType, Device, Tensor};
 use megaqa_model::device::supports_f16;
-use megaqa_model::{Checkpoint, QaModel, TokenizerFiles};
+use megaqa_model::{Checkpoint, QaModel, RunDefaults, TokenizerFiles};
+use megaqa_text::negatives::splitmix64;
 use megaqa_text::scoring::evaluate;
-use megaqa_text::{Dataset, TrainFeature, WindowConfig, train_features};
+use megaqa_text::{Dataset, TrainFeature, WindowConfig, train_features, with_negatives};
 use serde::{Deserialize, Serialize};
 use web_time::Instant;
 
@@ -80,6 +81,19 @@ pub struct TrainConfig {
     pub save_every: u64,
     /// Report the loss every this many updates.
     pub log_every: u64,
+    /// About this many unanswerable examples per answerable question, made from other
+    /// paragraphs of the same article (`megaqa_text::negatives`).
+    #[serde(default)]
+    pub negatives: f64,
+    /// The last this many articles of the training file are not trained on: after each
+    /// epoch the null threshold is chosen on them (the official best-threshold search)
+    /// and stored in the model as its default.
+    #[serde(default)]
+    pub holdout_articles: usize,
+    /// Batches of windows of similar length (less padding): the seeded order is cut
+    /// into chunks of 64 updates, each sorted by window length.
+    #[serde(default)]
+    pub group_by_length: bool,
 }
 
 impl Default for TrainConfig {
@@ -102,6 +116,9 @@ impl Default for TrainConfig {
             seed: 42,
             save_every: 500,
             log_every: 10,
+            negatives: 0.0,
+            holdout_articles: 0,
+            group_by_length: false,
         }
     }
 }
@@ -126,6 +143,12 @@ impl TrainConfig {
         }
         if self.save_every == 0 || self.log_every == 0 {
             return bad("--save-every and --log-every must be at least 1");
+        }
+        if !(self.negatives >= 0.0 && self.negatives.is_finite()) {
+            return bad(&format!(
+                "--negatives must be a number of at least 0, not {}",
+                self.negatives
+            ));
         }
         self.windows()
             .validate()
@@ -156,8 +179,11 @@ pub enum Event {
     },
     /// An update skipped because 16-bit gradients overflowed (loss scale halved).
     Overflow { step: u64, loss_scale: f64 },
-    /// The official SQuAD v2.0 figures on the evaluation file.
+    /// The official SQuAD v2.0 figures on the evaluation file (`set` = "eval") or on
+    /// the held-out training articles (`set` = "holdout", which also sets the model's
+    /// null threshold to its `best_null_threshold`).
     Eval {
+        set: &'static str,
         epoch: f64,
         step: u64,
         /// Time the evaluation took (not training time).
@@ -185,6 +211,10 @@ pub struct Trainer {
     ad_device: Device,
     tokenizer_files: Option<TokenizerFiles>,
     pub features: Vec<TrainFeature>,
+    /// The held-out articles (with their negatives) that choose the null threshold.
+    pub holdout: Option<Dataset>,
+    /// The null threshold chosen on `holdout` so far, saved with the model.
+    pub null_threshold: Option<f64>,
     pub optim: AdamWState,
     pub step: u64,
     loss_scale: f64,
@@ -198,16 +228,9 @@ pub struct Trainer {
 /// run sees the same order an uninterrupted one would.
 pub fn epoch_order(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
     let mut state = seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    let mut next = || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
     let mut order: Vec<usize> = (0..n).collect();
     for i in (1..n).rev() {
-        let j = (next() % (i as u64 + 1)) as usize;
+        let j = (splitmix64(&mut state) % (i as u64 + 1)) as usize;
         order.swap(i, j);
     }
     order
@@ -228,12 +251,14 @@ impl Trainer {
         check_precision(&device, config.precision)?;
         // Seeded before the network is built: a missing QA head is drawn at random.
         device.seed(config.seed);
-        let features = features_of(&ckpt.origin, ckpt.tokenizer.as_ref(), &config, train)?;
+        let (features, holdout) =
+            features_of(&ckpt.origin, ckpt.tokenizer.as_ref(), &config, train)?;
         let tokenizer_files = ckpt.tokenizer.clone();
         let model = QaModel::from_weights(&ckpt.config, ckpt.weights, &device, DType::F32);
         Ok(Self {
             tokenizer_files,
             features,
+            holdout,
             data_sha256,
             out: out.to_path_buf(),
             ..Self::for_model(model, device, config)?
@@ -253,6 +278,8 @@ impl Trainer {
             device,
             tokenizer_files: None,
             features: vec![],
+            holdout: None,
+            null_threshold: None,
             optim: AdamWState::default(),
             step: 0,
             good_steps: 0,
@@ -278,12 +305,16 @@ impl Trainer {
             ));
         }
         let config = r.state.config.clone();
-        let features = features_of(&r.model.origin, r.model.tokenizer.as_ref(), &config, train)?;
+        let (features, holdout) =
+            features_of(&r.model.origin, r.model.tokenizer.as_ref(), &config, train)?;
         let tokenizer_files = r.model.tokenizer.clone();
+        let null_threshold = r.model.defaults.null_threshold;
         let model = QaModel::from_weights(&r.model.config, r.model.weights, &device, DType::F32);
         Ok(Self {
             tokenizer_files,
             features,
+            holdout,
+            null_threshold,
             optim: r.optim,
             step: r.state.step,
             loss_scale: r.state.loss_scale,
@@ -310,8 +341,13 @@ impl Trainer {
     fn micro_batches(&self, step: u64) -> Vec<Vec<usize>> {
         let spe = self.steps_per_epoch();
         let (epoch, j) = (step / spe, (step % spe) as usize);
-        let order = epoch_order(self.features.len(), self.config.seed, epoch);
         let (b, a) = (self.config.batch_size, self.config.grad_accum);
+        let mut order = epoch_order(self.features.len(), self.config.seed, epoch);
+        if self.config.group_by_length {
+            for chunk in order.chunks_mut(b * a * 64) {
+                chunk.sort_by_key(|&i| std::cmp::Reverse(self.features[i].window.len()));
+            }
+        }
         (0..a)
             .map(|k| {
                 let from = ((j * a + k) * b).min(order.len());
@@ -443,13 +479,19 @@ impl Trainer {
         self.lr_at(self.step.saturating_sub(1))
     }
 
-    /// The master weights as a checkpoint (with the tokenizer it was trained with).
+    /// The master weights as a checkpoint (with the tokenizer it was trained with, the
+    /// window geometry it was trained at and the null threshold chosen so far).
     pub fn checkpoint(&self) -> Result<Checkpoint, String> {
         Ok(state::checkpoint_of(
             &self.out.display().to_string(),
             &self.model.config,
             self.tokenizer_files.clone(),
             self.model.to_weights()?,
+            RunDefaults {
+                null_threshold: self.null_threshold,
+                max_seq_len: Some(self.config.max_seq_len),
+                doc_stride: Some(self.config.doc_stride),
+            },
         ))
     }
 
@@ -509,6 +551,17 @@ impl Trainer {
                 scores.insert(to.into(), v.clone());
             }
         }
+        // The official search reports 0 when answering nothing at all scores best
+        // (its sweep starts there with threshold 0, meant for probabilities in [0, 1]);
+        // for null odds that means "below every question's odds".
+        let unanswerable = data.examples.iter().filter(|e| e.is_impossible()).count();
+        let all_null = 100.0 * unanswerable as f64 / data.examples.len().max(1) as f64;
+        if search.get("best_f1").and_then(serde_json::Value::as_f64) == Some(all_null) {
+            let lowest = odds.iter().map(|(_, o)| *o).fold(f64::INFINITY, f64::min);
+            if lowest.is_finite() {
+                scores.insert("best_null_threshold".into(), (lowest - 1.0).into());
+            }
+        }
         Ok(scores)
     }
 
@@ -547,18 +600,27 @@ impl Trainer {
                 (loss_acc, n_acc, windows_acc) = (0.0, 0, 0);
                 since = Instant::now();
             }
-            let epoch_done = self.step.is_multiple_of(spe);
-            if let Some(data) = eval
-                && (epoch_done || self.step == total)
-            {
-                let t0 = Instant::now();
-                let scores = self.evaluate(data)?;
-                on(&Event::Eval {
-                    epoch: self.step as f64 / spe as f64,
-                    step: self.step,
-                    seconds: t0.elapsed().as_secs_f64(),
-                    scores,
-                })?;
+            if self.step.is_multiple_of(spe) || self.step == total {
+                // The threshold first, so that the evaluation below decodes with it.
+                let holdout = self.holdout.take();
+                for (set, data) in [("holdout", holdout.as_ref()), ("eval", eval)] {
+                    let Some(data) = data else { continue };
+                    let t0 = Instant::now();
+                    let scores = self.evaluate(data)?;
+                    if set == "holdout" {
+                        self.null_threshold = scores
+                            .get("best_null_threshold")
+                            .and_then(serde_json::Value::as_f64);
+                    }
+                    on(&Event::Eval {
+                        set,
+                        epoch: self.step as f64 / spe as f64,
+                        step: self.step,
+                        seconds: t0.elapsed().as_secs_f64(),
+                        scores,
+                    })?;
+                }
+                self.holdout = holdout;
                 since = Instant::now();
             }
             if self.step.is_multiple_of(self.config.save_every) || self.step == total {
@@ -594,22 +656,37 @@ fn check_precision(device: &Device, p: Precision) -> Result<(), String> {
     Ok(())
 }
 
+/// The labelled windows to train on (negatives included) and the held-out articles.
 fn features_of(
     origin: &str,
     files: Option<&TokenizerFiles>,
     config: &TrainConfig,
-    train: &Dataset,
-) -> Result<Vec<TrainFeature>, String> {
+    data: &Dataset,
+) -> Result<(Vec<TrainFeature>, Option<Dataset>), String> {
     let files = files.ok_or_else(|| {
         format!("{origin}: the checkpoint carries no tokenizer (vocab.txt or tokenizer.json)")
     })?;
-    let tokenizer = tokenizer_of(origin, files, config.windows()).map_err(|e| e.to_string())?;
-    let features = train_features(&tokenizer, &train.examples)
-        .map_err(|(i, e)| format!("{}: {}: {e}", train.file, train.examples[i].path))?;
-    if features.is_empty() {
-        return Err(format!("{}: no questions to train on", train.file));
+    let articles = data.titles().len();
+    if config.holdout_articles >= articles {
+        return Err(format!(
+            "{}: --holdout-articles {} leaves none of its {articles} articles to train on",
+            data.file, config.holdout_articles
+        ));
     }
-    Ok(features)
+    let (train, holdout) = data.split_last_articles(config.holdout_articles);
+    let negatives = |d: &Dataset| with_negatives(&d.examples, config.negatives, config.seed);
+    let examples = negatives(&train);
+    let tokenizer = tokenizer_of(origin, files, config.windows()).map_err(|e| e.to_string())?;
+    let features = train_features(&tokenizer, &examples)
+        .map_err(|(i, e)| format!("{}: {}: {e}", data.file, examples[i].path))?;
+    if features.is_empty() {
+        return Err(format!("{}: no questions to train on", data.file));
+    }
+    let holdout = (config.holdout_articles > 0).then(|| Dataset {
+        examples: negatives(&holdout),
+        ..holdout
+    });
+    Ok((features, holdout))
 }
 
 fn scalar(t: Tensor<1>) -> Result<f64, String> {

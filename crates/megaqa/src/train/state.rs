@@ -208,12 +208,13 @@ pub fn load(dir: &Path, device: &Device) -> Result<Resumed, String> {
     })
 }
 
-/// A checkpoint of `weights` with the base model's config and tokenizer.
+/// A checkpoint of `weights` with the base model's config and tokenizer and the run's defaults.
 pub fn checkpoint_of(
     origin: &str,
     config: &megaqa_model::ModelConfig,
     tokenizer: Option<TokenizerFiles>,
     weights: megaqa_model::checkpoint::Weights,
+    defaults: megaqa_model::RunDefaults,
 ) -> Checkpoint {
     Checkpoint {
         origin: origin.into(),
@@ -221,5 +222,6 @@ pub fn checkpoint_of(
         config: config.clone(),
         weights,
         tokenizer,
+        defaults,
     }
 }

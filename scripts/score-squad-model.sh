@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Scores a model trained by scripts/train-squad-model.sh:
+#   score-squad-model.sh RUN_DIR OUT_DIR
+# - converts it to f16 (OUT_DIR/model.megaqa.safetensors: the file megaqa ships);
+# - predicts the whole CS224N dev half with the f32 run and with the f16 file (the
+#   model's stored null threshold), and reports how many answers agree;
+# - scores, with the official SQuAD v2.0 metrics, the eight dev-half articles it never
+#   saw (OUT_DIR/data/eval.json), at its stored threshold and with answers forced
+#   (every question's best span), and the two-article file (Normans,
+#   Computational_complexity_theory) that CI checks with a floor;
+# - writes everything to OUT_DIR/scores.json.
+# Steps whose output is there already are not redone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+run=$1; out=$2
+shared=../shared
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/megaqa/target}"
+M="$CARGO_TARGET_DIR/release/megaqa"
+dev="${DEV:-$shared/data/squad/dev-v2.0-cs224n-half.json}"
+[ -f "$out/model.megaqa.safetensors" ] || "$M" convert --model "$run" --dtype f16 --out "$out/model.megaqa.safetensors"
+two="$shared/data/squad/dev-v2.0-two-articles.json"
+f16="$out/model.megaqa.safetensors"
+[ -f "$out/pred-f32/nbest.json" ] || "$M" predict --model "$run" --data "$dev" --out "$out/pred-f32" --device cpu --batch-size 32
+[ -f "$out/pred-f16/nbest.json" ] || "$M" predict --model "$f16" --data "$dev" --out "$out/pred-f16" --device cpu --batch-size 32
+# The two-article file carries the official ids (the dev half's are re-hashed).
+[ -f "$out/pred-two/nbest.json" ] || "$M" predict --model "$f16" --data "$two" --out "$out/pred-two" --device cpu --batch-size 32
+python3 - "$out" <<'PY'
+import json, sys
+out = sys.argv[1]
+load = lambda p: json.load(open(p, encoding="utf-8"))
+f32, f16 = load(f"{out}/pred-f32/predictions.json"), load(f"{out}/pred-f16/predictions.json")
+same = sum(f32[k] == f16[k] for k in f32)
+# Forced answers: the best non-empty span of every question (the n-best list's first).
+for d in ("pred-f16", "pred-two"):
+    nbest = load(f"{out}/{d}/nbest.json")
+    forced = {k: next((e["text"] for e in v if e["text"]), "") for k, v in nbest.items()}
+    json.dump(forced, open(f"{out}/{d}/forced.json", "w"))
+json.dump({"questions": len(f32), "identical": same, "share": same / len(f32)},
+          open(f"{out}/f16-vs-f32.json", "w"))
+PY
+# With the null odds as na-probs (for the official best-threshold search); forced answers
+# also lift the official --na-prob-thresh (1.0), which would blank answers above it.
+score() {
+  "$M" evaluate --json --data "$1" --predictions "$2/$3" --na-prob-file "$2/null_odds.json" \
+    --na-prob-thresh "$([ "$3" = forced.json ] && echo 1e300 || echo 1.0)"
+}
+python3 - "$out" "$(score "$out/data/eval.json" "$out/pred-f16" predictions.json)" \
+  "$(score "$out/data/eval.json" "$out/pred-f16" forced.json)" \
+  "$(score "$two" "$out/pred-two" predictions.json)" \
+  "$(score "$two" "$out/pred-two" forced.json)" <<'PY'
+import json, sys
+out = sys.argv[1]
+ev, ev_forced, two, two_forced = (json.loads(x) for x in sys.argv[2:6])
+meta = json.load(open(f"{out}/data/summary.json"))
+agree = json.load(open(f"{out}/f16-vs-f32.json"))
+result = {
+    "data": meta,
+    "eval_8_articles": {"at_stored_threshold": ev, "forced_answers": ev_forced},
+    "two_articles": {"at_stored_threshold": two, "forced_answers": two_forced},
+    "f16_vs_f32_dev_half": agree,
+}
+json.dump(result, open(f"{out}/scores.json", "w"), indent=1)
+r = lambda x: round(x, 2)
+print(json.dumps({
+    "eval8_f1": r(ev["f1"]), "eval8_exact": r(ev["exact"]), "eval8_HasAns_f1": r(ev["HasAns_f1"]),
+    "eval8_NoAns_f1": r(ev["NoAns_f1"]), "eval8_forced_HasAns_f1": r(ev_forced["HasAns_f1"]),
+    "eval8_best_f1": r(ev_forced["best_f1"]), "eval8_best_f1_thresh": r(ev_forced["best_f1_thresh"]), "eval8_always_null_f1": r(100 * ev["NoAns_total"] / ev["total"]),
+    "two_f1": r(two["f1"]), "two_HasAns_f1": r(two["HasAns_f1"]), "two_forced_HasAns_f1": r(two_forced["HasAns_f1"]),
+    "f16_vs_f32_identical": f"{agree['identical']}/{agree['questions']}",
+}))
+PY
