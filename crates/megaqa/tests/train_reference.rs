@@ -61,6 +61,7 @@ fn two_adamw_steps_match_pytorch(device: Device) {
         seed: 0,
         save_every: 100,
         log_every: 1,
+        ..TrainConfig::default()
     };
     let ckpt = Checkpoint::open(root().join("tests/fixtures/models/megatron-tiny")).unwrap();
     let out = tempfile::tempdir().unwrap();
