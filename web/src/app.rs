@@ -689,7 +689,7 @@ pub fn App() -> impl IntoView {
             </section>
         </main>
         <footer>
-            <p>"Demo passage: SQuAD v2.0 (CC BY-SA 4.0). megaqa runs the same Rust engine natively and here."</p>
+            <p>"The starting passage was written for megaqa; the model was trained on SQuAD (CC BY-SA 4.0). megaqa runs the same Rust engine natively and here."</p>
         </footer>
     }
 }

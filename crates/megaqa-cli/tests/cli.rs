@@ -205,6 +205,23 @@ fn very_long_passages_and_questions_work() {
     assert!(j["null_odds"].is_number());
 }
 
+/// `megaqa ask` on the CPU with a one-word question and passage, and `model`.
+fn ask_with(model: &Path) -> Command {
+    let mut c = megaqa();
+    c.args([
+        "ask",
+        "--device",
+        "cpu",
+        "--question",
+        "q",
+        "--context",
+        "c",
+    ])
+    .arg("--model")
+    .arg(model);
+    c
+}
+
 #[test]
 fn bad_inputs_fail_with_one_clear_line() {
     let m = fx("models/megatron-tiny");
@@ -263,31 +280,11 @@ fn bad_inputs_fail_with_one_clear_line() {
         "unknown device",
     );
     fails_cleanly(
-        megaqa().args([
-            "ask",
-            "--model",
-            &fx("models/hostile/model.riva"),
-            "--device",
-            "cpu",
-            "--question",
-            "q",
-            "--context",
-            "c",
-        ]),
+        &mut ask_with(Path::new(&fx("models/hostile/model.riva"))),
         ".nemo",
     );
     fails_cleanly(
-        megaqa().args([
-            "ask",
-            "--model",
-            &fx("models/hostile/evil-pickle"),
-            "--device",
-            "cpu",
-            "--question",
-            "q",
-            "--context",
-            "c",
-        ]),
+        &mut ask_with(Path::new(&fx("models/hostile/evil-pickle"))),
         "refuses",
     );
     fails_cleanly(
@@ -329,21 +326,7 @@ fn bad_inputs_fail_with_one_clear_line() {
     let cut = dir.path().join("cut.nemo");
     let nemo = std::fs::read(fx("models/megatron-tiny.nemo")).unwrap();
     std::fs::write(&cut, &nemo[..nemo.len() / 2]).unwrap();
-    fails_cleanly(
-        megaqa()
-            .args([
-                "ask",
-                "--device",
-                "cpu",
-                "--question",
-                "q",
-                "--context",
-                "c",
-                "--model",
-            ])
-            .arg(&cut),
-        "cut.nemo",
-    );
+    fails_cleanly(&mut ask_with(&cut), "cut.nemo");
     // A converted file whose stored defaults are not what they must be.
     let ckpt = megaqa::model::Checkpoint::open(&m).unwrap();
     for (defaults, needle) in [
@@ -356,21 +339,7 @@ fn bad_inputs_fail_with_one_clear_line() {
             .to_converted_bytes_with(false, &[("megaqa.defaults", defaults.to_string())])
             .unwrap();
         std::fs::write(&file, bytes).unwrap();
-        fails_cleanly(
-            megaqa()
-                .args([
-                    "ask",
-                    "--device",
-                    "cpu",
-                    "--question",
-                    "q",
-                    "--context",
-                    "c",
-                ])
-                .arg("--model")
-                .arg(&file),
-            needle,
-        );
+        fails_cleanly(&mut ask_with(&file), needle);
     }
 }
 
@@ -650,39 +619,30 @@ fn the_shipped_model_answers_squad_questions_it_never_saw() {
     let odds = read_json(&dir.path().join("null_odds.json"));
     let nbest = read_json(&dir.path().join("nbest.json"));
     let dataset = megaqa::text::Dataset::open(&data).unwrap();
-    let pairs = |m: &Value, f: &dyn Fn(&Value) -> Value| -> Vec<(String, Value)> {
-        m.as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), f(v)))
-            .collect()
-    };
-    let texts = |m: Vec<(String, Value)>| -> Vec<(String, String)> {
-        m.into_iter()
-            .map(|(k, v)| (k, v.as_str().unwrap().to_string()))
-            .collect()
-    };
-    let na: Vec<(String, f64)> = pairs(&odds, &|v| v.clone())
-        .into_iter()
+    let entries = |v: &Value| v.as_object().unwrap().clone().into_iter();
+    let texts: Vec<(String, String)> = entries(&preds)
+        .map(|(k, v)| (k, v.as_str().unwrap().to_string()))
+        .collect();
+    let na: Vec<(String, f64)> = entries(&odds)
         .map(|(k, v)| (k, v.as_f64().unwrap()))
+        .collect();
+    // Forced answers: every question's best non-empty span.
+    let forced: Vec<(String, String)> = entries(&nbest)
+        .map(|(k, v)| {
+            let list = v.as_array().unwrap();
+            let best = list
+                .iter()
+                .filter_map(|e| e["text"].as_str())
+                .find(|t| !t.is_empty());
+            (k, best.unwrap_or_default().to_string())
+        })
         .collect();
     // The official --na-prob-thresh (1.0) would blank forced answers with higher odds.
     let score = |p: &[(String, String)], na_thresh: f64| {
         megaqa::text::scoring::evaluate(&dataset, p, Some(&na), na_thresh).unwrap()
     };
-    let at_threshold = score(&texts(pairs(&preds, &|v| v.clone())), 1.0);
-    // Forced answers: every question's best non-empty span.
-    let forced = score(
-        &texts(pairs(&nbest, &|v| {
-            v.as_array()
-                .unwrap()
-                .iter()
-                .map(|e| e["text"].clone())
-                .find(|t| t != "")
-                .unwrap_or(Value::from(""))
-        })),
-        f64::INFINITY,
-    );
+    let at_threshold = score(&texts, 1.0);
+    let forced = score(&forced, f64::INFINITY);
     let f = |m: &serde_json::Map<String, Value>, k: &str| m[k].as_f64().unwrap();
     eprintln!(
         "shipped model, two-article file: F1 {:.2} (HasAns {:.2}, NoAns {:.2}); forced HasAns F1 {:.2}",
