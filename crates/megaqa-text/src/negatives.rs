@@ -39,7 +39,11 @@ fn words(text: &str) -> BTreeSet<String> {
 /// The distinct paragraphs of one article with their word sets and word document
 /// frequencies.
 struct Article {
+    /// Position among the articles, in file order.
+    index: usize,
     paragraphs: Vec<Arc<str>>,
+    /// The paragraphs lower-cased, to look for answer texts in.
+    lowered: Vec<String>,
     words: Vec<BTreeSet<String>>,
     df: HashMap<String, usize>,
 }
@@ -68,15 +72,14 @@ pub fn with_negatives(examples: &[Example], per_question: f64, seed: u64) -> Vec
         return out;
     }
     let mut articles: HashMap<&str, Article> = HashMap::new();
-    let mut order: Vec<&str> = vec![];
     for ex in examples {
-        let a = articles.entry(&ex.title).or_insert_with(|| {
-            order.push(&ex.title);
-            Article {
-                paragraphs: vec![],
-                words: vec![],
-                df: HashMap::new(),
-            }
+        let index = articles.len();
+        let a = articles.entry(&ex.title).or_insert_with(|| Article {
+            index,
+            paragraphs: vec![],
+            lowered: vec![],
+            words: vec![],
+            df: HashMap::new(),
         });
         if !a.paragraphs.iter().any(|p| **p == *ex.context) {
             let w = words(&ex.context);
@@ -84,6 +87,7 @@ pub fn with_negatives(examples: &[Example], per_question: f64, seed: u64) -> Vec
                 *a.df.entry(word.clone()).or_default() += 1;
             }
             a.paragraphs.push(ex.context.clone());
+            a.lowered.push(ex.context.to_lowercase());
             a.words.push(w);
         }
     }
@@ -102,28 +106,29 @@ pub fn with_negatives(examples: &[Example], per_question: f64, seed: u64) -> Vec
         let mut candidates: Vec<usize> = (0..a.paragraphs.len())
             .filter(|&p| *a.paragraphs[p] != *ex.context)
             .filter(|&p| {
-                let text = a.paragraphs[p].to_lowercase();
-                !answers.iter().any(|ans| text.contains(ans.as_str()))
+                !answers
+                    .iter()
+                    .any(|ans| a.lowered[p].contains(ans.as_str()))
             })
             .collect();
         let q = words(&ex.question);
-        let article = order.iter().position(|t| *t == &*ex.title).unwrap_or(0);
         for k in 0..count.min(candidates.len()) {
             let pick = if k == 0 {
                 // The hardest: most shared rare words (the first on a tie).
-                let mut best = 0;
+                let mut best = (0, f64::NEG_INFINITY);
                 for (i, &p) in candidates.iter().enumerate() {
-                    if a.overlap(&q, p) > a.overlap(&q, candidates[best]) {
-                        best = i;
+                    let score = a.overlap(&q, p);
+                    if score > best.1 {
+                        best = (i, score);
                     }
                 }
-                best
+                best.0
             } else {
                 (splitmix64(&mut rng) % candidates.len() as u64) as usize
             };
             let p = candidates.remove(pick);
             made.push((
-                article,
+                a.index,
                 p,
                 Example {
                     id: format!("{}#neg{k}", ex.id),

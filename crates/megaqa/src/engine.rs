@@ -120,10 +120,6 @@ impl Engine {
             stride: d.doc_stride.unwrap_or(defaults.stride),
             ..defaults
         };
-        windows.validate().map_err(|m| EngineError::Tokenizer {
-            origin: ckpt.origin.clone(),
-            message: format!("stored window geometry: {m}"),
-        })?;
         let tokenizer = tokenizer_of(&ckpt.origin, files, windows)?;
         if tokenizer.vocab_size() > ckpt.config.vocab_size {
             return Err(EngineError::VocabMismatch {
