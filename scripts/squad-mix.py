@@ -36,6 +36,9 @@ def main():
     ap.add_argument("--out", required=True, help="directory for train.json and eval.json")
     ap.add_argument("--train-questions", type=int, default=0,
                     help="about this many SQuAD v1.1 questions (whole articles, seeded sample); 0 = all")
+    ap.add_argument("--skip-questions", type=int, default=0,
+                    help="leave out the sample's first articles worth about this many questions "
+                         "(what an earlier stage trained on), then take --train-questions more")
     ap.add_argument("--seed", type=int, default=42)
     a = ap.parse_args()
 
@@ -49,6 +52,11 @@ def main():
     if a.train_questions > 0:
         order = list(range(len(train)))
         random.Random(a.seed).shuffle(order)
+        # The same seeded order with a prefix skipped: a later stage's articles never
+        # overlap an earlier stage's.
+        skipped = 0
+        while order and skipped < a.skip_questions:
+            skipped += questions(train[order.pop(0)])
         picked, n = [], 0
         for i in order:
             if n >= a.train_questions:
