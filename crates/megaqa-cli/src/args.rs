@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
 #[command(
@@ -17,8 +17,10 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Answer one question over a passage.
+    /// Answer one question over a passage, or over documents (--docs, --index).
     Ask(AskArgs),
+    /// Index documents once for `ask --index` (large collections).
+    Index(IndexArgs),
     /// Answer every question of a SQuAD file; writes predictions.json, null_odds.json, nbest.json.
     Predict(PredictArgs),
     /// Score predictions with the official SQuAD v2.0 evaluation.
@@ -44,19 +46,25 @@ pub struct ModelArgs {
 }
 
 #[derive(Args)]
+#[command(group(ArgGroup::new("source").required(true).args(["context", "context_file", "docs", "index"])))]
 pub struct AskArgs {
     #[command(flatten)]
     pub model: ModelArgs,
     /// The passage to search.
-    #[arg(
-        long,
-        conflicts_with = "context_file",
-        required_unless_present = "context_file"
-    )]
+    #[arg(long)]
     pub context: Option<String>,
     /// Read the passage from a file.
     #[arg(long)]
     pub context_file: Option<PathBuf>,
+    /// Documents to search first (.txt, .md, SQuAD .json; folders are read recursively).
+    #[arg(long, num_args = 1..)]
+    pub docs: Vec<PathBuf>,
+    /// An index made by `megaqa index` (its documents are read again and checked).
+    #[arg(long)]
+    pub index: Option<PathBuf>,
+    /// With --docs or --index: how many passages BM25 retrieves for the reader.
+    #[arg(long, default_value_t = 10)]
+    pub passages: usize,
     #[arg(long)]
     pub question: String,
     /// How many alternatives to list (the n-best list holds up to 20).
@@ -69,6 +77,16 @@ pub struct AskArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args)]
+pub struct IndexArgs {
+    /// Documents (.txt, .md, SQuAD .json; folders are read recursively).
+    #[arg(long, num_args = 1.., required = true)]
+    pub docs: Vec<PathBuf>,
+    /// The index file to write.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Args)]
@@ -87,6 +105,16 @@ pub struct PredictArgs {
     /// Default: the threshold stored in the model by `megaqa train`, else 0.
     #[arg(long, allow_negative_numbers = true)]
     pub null_threshold: Option<f64>,
+    /// Open-collection evaluation: ignore each question's paragraph and read the passages
+    /// BM25 retrieves from these documents instead; also writes retrieval.json.
+    #[arg(long, num_args = 1.., conflicts_with = "index")]
+    pub docs: Vec<PathBuf>,
+    /// Same as --docs, from an index made by `megaqa index`.
+    #[arg(long)]
+    pub index: Option<PathBuf>,
+    /// With --docs or --index: passages read per question.
+    #[arg(long, default_value_t = 10)]
+    pub passages: usize,
 }
 
 #[derive(Args)]

@@ -6,7 +6,9 @@ mod args;
 mod ask;
 mod bench;
 mod convert;
+mod docs;
 mod evaluate;
+mod index;
 mod parity;
 mod predict;
 mod shared;
@@ -30,6 +32,7 @@ fn main() -> ExitCode {
     let cli = args::Cli::parse();
     let result = match cli.command {
         args::Command::Ask(a) => ask::run(a),
+        args::Command::Index(a) => index::run(a),
         args::Command::Predict(a) => predict::run(a),
         args::Command::Evaluate(a) => evaluate::run(a),
         args::Command::Parity(a) => parity::run(a),

@@ -112,7 +112,10 @@ mod tests {
         let d = read("dev.json", json.as_bytes()).unwrap();
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].name, "dev.json#Normans");
-        assert_eq!(d[0].text, "The Normans were a people.\n\nRollo was their leader.");
+        assert_eq!(
+            d[0].text,
+            "The Normans were a people.\n\nRollo was their leader."
+        );
     }
 
     #[test]

@@ -36,7 +36,9 @@ impl Library {
         };
         let header = MAGIC.len() + 4 + 32;
         if bytes.len() < header || &bytes[..MAGIC.len()] != MAGIC {
-            return Err(bad("not a megaqa index (run `megaqa index --docs ... --out FILE`)".into()));
+            return Err(bad(
+                "not a megaqa index (run `megaqa index --docs ... --out FILE`)".into(),
+            ));
         }
         let version = u32::from_le_bytes(bytes[MAGIC.len()..MAGIC.len() + 4].try_into().unwrap());
         if version != FORMAT {
@@ -46,7 +48,9 @@ impl Library {
         }
         let (sum, payload) = bytes[MAGIC.len() + 4..].split_at(32);
         if Sha256::digest(payload).as_slice() != sum {
-            return Err(bad("corrupted (its checksum does not match its contents)".into()));
+            return Err(bad(
+                "corrupted (its checksum does not match its contents)".into()
+            ));
         }
         let stored: Stored =
             postcard::from_bytes(payload).map_err(|e| bad(format!("corrupted ({e})")))?;
@@ -69,7 +73,11 @@ impl Library {
             }
             collection.add(&s.name, &s.location, &data)?;
         }
-        let names: Vec<&str> = collection.documents.iter().map(|d| d.name.as_str()).collect();
+        let names: Vec<&str> = collection
+            .documents
+            .iter()
+            .map(|d| d.name.as_str())
+            .collect();
         let consistent = names == stored.document_names
             && stored.passages.len() == stored.lengths.len()
             && stored.terms.len() == stored.postings.len()
@@ -85,7 +93,9 @@ impl Library {
                 .flatten()
                 .all(|&(p, _)| (p as usize) < stored.passages.len());
         if !consistent {
-            return Err(bad("corrupted (its passages do not fit its documents)".into()));
+            return Err(bad(
+                "corrupted (its passages do not fit its documents)".into()
+            ));
         }
         Ok(Library::from_parts(stored, collection.documents))
     }

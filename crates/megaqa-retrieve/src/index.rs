@@ -4,10 +4,10 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::RetrieveError;
 use crate::documents::{self, Document};
 use crate::passages::{self, Passage, PassageConfig};
 use crate::words::{is_term, terms, words};
-use crate::RetrieveError;
 
 /// A file the collection was read from, as the index remembers it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,7 +30,12 @@ pub struct Collection {
 
 impl Collection {
     /// Adds the documents of one file; returns how many it held.
-    pub fn add(&mut self, name: &str, location: &str, bytes: &[u8]) -> Result<usize, RetrieveError> {
+    pub fn add(
+        &mut self,
+        name: &str,
+        location: &str,
+        bytes: &[u8],
+    ) -> Result<usize, RetrieveError> {
         let docs = documents::read(name, bytes)?;
         let n = docs.len();
         let source = self.sources.len() as u32;
@@ -139,7 +144,11 @@ impl Library {
         let stored = Stored {
             config,
             sources: collection.sources,
-            document_names: collection.documents.iter().map(|d| d.name.clone()).collect(),
+            document_names: collection
+                .documents
+                .iter()
+                .map(|d| d.name.clone())
+                .collect(),
             document_source: collection.document_source,
             passages,
             lengths,
@@ -208,7 +217,9 @@ impl Library {
         let Bm25 { k1, b } = self.bm25;
         let mut scores = vec![0f32; self.stored.passages.len()];
         for t in &q {
-            let Some(&i) = self.lookup.get(t) else { continue };
+            let Some(&i) = self.lookup.get(t) else {
+                continue;
+            };
             let postings = &self.stored.postings[i as usize];
             let df = postings.len() as f32;
             let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();

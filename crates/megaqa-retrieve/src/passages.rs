@@ -104,7 +104,7 @@ mod tests {
         }
     }
 
-    fn texts<'a>(text: &'a str, spans: &[(usize, usize)]) -> Vec<String> {
+    fn texts(text: &str, spans: &[(usize, usize)]) -> Vec<String> {
         spans
             .iter()
             .map(|&(s, e)| text.chars().skip(s).take(e - s).collect())

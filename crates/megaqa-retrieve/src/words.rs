@@ -8,9 +8,7 @@ use std::sync::OnceLock;
 
 use tokenizers::normalizers::BertNormalizer;
 use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
-use tokenizers::{
-    Normalizer, OffsetReferential, OffsetType, PreTokenizedString, PreTokenizer,
-};
+use tokenizers::{Normalizer, OffsetReferential, OffsetType, PreTokenizedString, PreTokenizer};
 
 /// One word of a text: its normalised form and its characters `[start, end)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,10 +79,7 @@ mod tests {
 
     #[test]
     fn terms_drop_stop_words_and_punctuation() {
-        assert_eq!(
-            terms("Who was the Duke of Normandy?"),
-            ["duke", "normandy"]
-        );
+        assert_eq!(terms("Who was the Duke of Normandy?"), ["duke", "normandy"]);
         assert!(terms("What is it that they were?").is_empty());
     }
 }

@@ -23,7 +23,12 @@ fn squad(file: &str) -> (Library, Vec<(String, u32, usize, usize)>) {
                 if let Some(a) = qa["answers"].as_array().unwrap().first() {
                     let start = offset + a["answer_start"].as_u64().unwrap() as usize;
                     let end = start + a["text"].as_str().unwrap().chars().count();
-                    qs.push((qa["question"].as_str().unwrap().to_owned(), d as u32, start, end));
+                    qs.push((
+                        qa["question"].as_str().unwrap().to_owned(),
+                        d as u32,
+                        start,
+                        end,
+                    ));
                 }
             }
             offset += p["context"].as_str().unwrap().chars().count() + sep;
@@ -57,7 +62,10 @@ fn the_passage_holding_the_answer_ranks_high_for_real_squad_questions() {
     assert_eq!((lib.passages().len(), qs.len()), (809, 2910));
     let at = |k| recall(&lib, &qs, k);
     let (r1, r5, r10) = (at(1), at(5), at(10));
-    assert!(r1 >= 0.79 && r5 >= 0.93 && r10 >= 0.95, "recall@1/5/10 {r1:.3} {r5:.3} {r10:.3}");
+    assert!(
+        r1 >= 0.79 && r5 >= 0.93 && r10 >= 0.95,
+        "recall@1/5/10 {r1:.3} {r5:.3} {r10:.3}"
+    );
 }
 
 #[test]
@@ -73,7 +81,12 @@ fn the_whole_squad_training_set_is_indexed_and_searched() {
 fn notes() -> Collection {
     let mut c = Collection::default();
     c.add("bridge.txt", "/docs/bridge.txt", "# The bridge\n\nThe Larkspur Bridge was designed by Margaret Hale and opened in 1931.\n\nIt carries two lanes over the Wend.".as_bytes()).unwrap();
-    c.add("tea.md", "/docs/tea.md", "Tea was first grown in the valley in 1850 by the Orrin family.".as_bytes()).unwrap();
+    c.add(
+        "tea.md",
+        "/docs/tea.md",
+        "Tea was first grown in the valley in 1850 by the Orrin family.".as_bytes(),
+    )
+    .unwrap();
     c
 }
 
@@ -106,8 +119,16 @@ fn an_index_file_answers_like_the_collection_it_was_made_from() {
     let bytes = lib.to_bytes();
     let again = Library::from_bytes("notes.idx", &bytes, files(&c)).unwrap();
     assert_eq!(again.passages(), lib.passages());
-    assert_eq!(again.search("Who designed the Larkspur bridge?", 10).unwrap(), hits);
-    assert_eq!(again.search("When was tea first grown?", 1).unwrap()[0].passage, lib.passages().len() - 1);
+    assert_eq!(
+        again
+            .search("Who designed the Larkspur bridge?", 10)
+            .unwrap(),
+        hits
+    );
+    assert_eq!(
+        again.search("When was tea first grown?", 1).unwrap()[0].passage,
+        lib.passages().len() - 1
+    );
 }
 
 #[test]
@@ -133,21 +154,41 @@ fn bad_questions_collections_and_index_files_get_one_line_errors() {
     let mut changed = c.clone();
     changed.documents[1].text.push_str(" Also coffee.");
     let e = one_line(Library::from_bytes("notes.idx", &bytes, files(&changed)).unwrap_err());
-    assert!(e.starts_with("notes.idx: stale index: tea.md changed since it was indexed"), "{e}");
+    assert!(
+        e.starts_with("notes.idx: stale index: tea.md changed since it was indexed"),
+        "{e}"
+    );
     // A missing document.
-    let e = one_line(Library::from_bytes("notes.idx", &bytes, |l: &str| Err(format!("{l}: no such file"))).unwrap_err());
-    assert!(e.contains("indexed file bridge.txt: /docs/bridge.txt: no such file"), "{e}");
+    let e = one_line(
+        Library::from_bytes("notes.idx", &bytes, |l: &str| {
+            Err(format!("{l}: no such file"))
+        })
+        .unwrap_err(),
+    );
+    assert!(
+        e.contains("indexed file bridge.txt: /docs/bridge.txt: no such file"),
+        "{e}"
+    );
     // A flipped byte, a truncated file, another format, something else entirely.
     let mut flipped = bytes.clone();
     *flipped.last_mut().unwrap() ^= 1;
     let e = one_line(Library::from_bytes("notes.idx", &flipped, files(&c)).unwrap_err());
     assert!(e.contains("corrupted"), "{e}");
-    let e = one_line(Library::from_bytes("notes.idx", &bytes[..bytes.len() / 2], files(&c)).unwrap_err());
+    let e = one_line(
+        Library::from_bytes("notes.idx", &bytes[..bytes.len() / 2], files(&c)).unwrap_err(),
+    );
     assert!(e.contains("corrupted"), "{e}");
     let mut old = bytes.clone();
     old[13] = 0;
     let e = one_line(Library::from_bytes("notes.idx", &old, files(&c)).unwrap_err());
-    assert!(e.contains("index format 0, this megaqa reads format 1"), "{e}");
-    let e = one_line(Library::from_bytes("model.safetensors", b"{\"x\":1}", files(&c)).unwrap_err());
-    assert!(e.starts_with("model.safetensors: not a megaqa index"), "{e}");
+    assert!(
+        e.contains("index format 0, this megaqa reads format 1"),
+        "{e}"
+    );
+    let e =
+        one_line(Library::from_bytes("model.safetensors", b"{\"x\":1}", files(&c)).unwrap_err());
+    assert!(
+        e.starts_with("model.safetensors: not a megaqa index"),
+        "{e}"
+    );
 }

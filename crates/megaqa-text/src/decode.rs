@@ -221,3 +221,15 @@ pub fn decode(
         nbest,
     })
 }
+
+/// Which of several passages answers a question: the one whose best span beats its own
+/// null score by the most (lowest null odds; ties: the earlier passage). Its answer is
+/// `None` only when no passage's span beats its null score: SQuAD 2.0's rule for one
+/// passage, across many. `None` when there are no passages.
+pub fn best_passage<'a>(predictions: impl IntoIterator<Item = &'a Prediction>) -> Option<usize> {
+    predictions
+        .into_iter()
+        .enumerate()
+        .min_by(|(i, a), (j, b)| a.null_odds.total_cmp(&b.null_odds).then(i.cmp(j)))
+        .map(|(i, _)| i)
+}

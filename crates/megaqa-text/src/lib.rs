@@ -12,7 +12,9 @@ pub mod tokenizer;
 pub mod training;
 pub mod windows;
 
-pub use decode::{Answer, DecodeConfig, NbestEntry, Prediction, WindowLogits, decode};
+pub use decode::{
+    Answer, DecodeConfig, NbestEntry, Prediction, WindowLogits, best_passage, decode,
+};
 pub use negatives::with_negatives;
 pub use squad::{Dataset, Example, SquadError};
 pub use tokenizer::{QaTokenizer, TokenizerError};
