@@ -1,6 +1,7 @@
 // Drives the built megaqa web app in real headless Chromium (Debian's, through
 // playwright-core): serves DIST on 127.0.0.1, waits for the default model, asks
-// each case of CASES (a JSON list of {passage_file, question}) and prints one JSON
+// each case of CASES (a JSON list of {passage_file, question}, or {docs: [files],
+// question} to ask the documents) and prints one JSON
 // line with what the page shows for each (highlight, span, backend, timings), and
 // when the page was loaded, ready (GPU kernels compiled) and answered first. Saves a screenshot and the
 // session export into OUT. With --mode webgpu Chromium gets --enable-unsafe-webgpu
@@ -66,8 +67,14 @@ try {
   result.cases = [];
   const cases = JSON.parse(await readFile(args.cases, "utf8"));
   for (const [i, c] of cases.entries()) {
-    const passage = await readFile(c.passage_file, "utf8");
-    await page.fill("#passage", passage);
+    if (c.docs) {
+      await page.setInputFiles("#docs", c.docs);
+      await page.waitForSelector("[data-testid=docs]", { timeout: 60_000 });
+      await page.setChecked("#use-docs", true);
+    } else {
+      if (await page.$("#use-docs")) await page.setChecked("#use-docs", false);
+      await page.fill("#passage", await readFile(c.passage_file, "utf8"));
+    }
     await page.fill("#question", c.question);
     const t1 = Date.now();
     await page.press("#question", "Enter");
@@ -82,6 +89,12 @@ try {
       r.end = Number(await mark.getAttribute("data-end"));
     }
     r.no_answer = (await page.$("[data-testid=no-answer]")) !== null;
+    const source = await page.$("[data-testid=source]");
+    if (source) {
+      r.source = (await source.textContent()).trim();
+      r.document = await source.getAttribute("data-document");
+      r.passage_start = Number(await source.getAttribute("data-start"));
+    }
     r.timings = (await page.textContent("[data-testid=timings]")).trim();
     result.cases.push(r);
   }
@@ -104,6 +117,12 @@ try {
   await page.waitForSelector("[data-testid=model]", { timeout: 180_000 });
   result.offline_reload = true;
   result.cached_models = (await page.textContent("[data-testid=cached]")).trim();
+  // Documents come back from browser storage too.
+  result.documents_after_reload = await page
+    .waitForSelector("[data-testid=docs]", { timeout: 20_000 })
+    .then((e) => e.textContent())
+    .then((t) => t.trim())
+    .catch(() => null);
 } catch (e) {
   result.error = String(e);
   try {

@@ -1,6 +1,7 @@
 //! The page: model panel (load from URL or files, cached models), passage and
-//! question, the answer highlighted in the passage with its n-best list, timings,
-//! and the session export for `megaqa parity --against`.
+//! question (or the user's documents, searched first), the answer highlighted in its
+//! passage with its n-best list, timings, and the session export for
+//! `megaqa parity --against`.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -10,11 +11,14 @@ use burn::tensor::DType;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use megaqa::model::Checkpoint;
+use megaqa::text::best_passage;
 use megaqa::text::decode::char_slice;
 use megaqa::{Answered, Engine, QuestionResult, ResultsFile, Shapes};
+use megaqa_retrieve::Library;
 use wasm_bindgen::JsCast;
 
 use crate::compute::{self, Compute};
+use crate::documents;
 use crate::store::{self, Cached};
 
 /// The model the page loads unless `?model=URL` says otherwise: all-MiniLM-L6-v2
@@ -35,6 +39,7 @@ thread_local! {
     static ENGINE: RefCell<Option<Rc<Engine>>> = const { RefCell::new(None) };
     static COMPUTE: RefCell<Option<Compute>> = const { RefCell::new(None) };
     static SESSION: RefCell<Vec<QuestionResult>> = const { RefCell::new(Vec::new()) };
+    static LIBRARY: RefCell<Option<Rc<Library>>> = const { RefCell::new(None) };
 }
 
 /// What the page shows about the loaded model.
@@ -75,6 +80,21 @@ struct Shown {
     tokenize_ms: f64,
     network_ms: f64,
     decode_ms: f64,
+    /// Where the passage came from, when the question searched the documents.
+    source: Option<Source>,
+}
+
+/// The document and passage an answer was read from, and the others read.
+#[derive(Debug, Clone, PartialEq)]
+struct Source {
+    document: String,
+    /// Characters of the passage in its document.
+    start: usize,
+    end: usize,
+    rank: usize,
+    score: f32,
+    /// Every passage read: (document, retrieval score, its answer or "").
+    read: Vec<(String, f32, String)>,
 }
 
 fn shown(passage: &str, a: &Answered) -> Shown {
@@ -108,6 +128,7 @@ fn shown(passage: &str, a: &Answered) -> Shown {
         tokenize_ms: a.timings.tokenize_ms,
         network_ms: a.timings.network_ms,
         decode_ms: a.timings.decode_ms,
+        source: None,
     }
 }
 
@@ -198,6 +219,56 @@ fn build_engine(ckpt: Checkpoint, note: &mut Vec<String>) -> Result<Engine, Stri
     Ok(engine)
 }
 
+/// A question over the indexed documents: BM25 passages read in one batch, the answer
+/// from the passage whose span beats its null score by most (as `megaqa ask --docs`).
+/// Returns the passage read, its answer and what the page shows.
+async fn ask_documents(
+    engine: &Engine,
+    lib: &Library,
+    question: &str,
+) -> Result<(String, Answered, Shown), String> {
+    let hits = lib
+        .search(question, documents::PASSAGES)
+        .map_err(|e| e.to_string())?;
+    if hits.is_empty() {
+        return Err("no passage of your documents shares a word with the question".into());
+    }
+    let texts: Vec<&str> = hits
+        .iter()
+        .map(|h| lib.text(&lib.passages()[h.passage]))
+        .collect();
+    let items: Vec<(&str, &str)> = texts.iter().map(|t| (question, *t)).collect();
+    let mut read = engine
+        .answer_many_async(&items, BATCH)
+        .await
+        .map_err(|e| e.to_string())?;
+    let best = best_passage(read.iter().map(|r| &r.prediction)).expect("at least one passage");
+    let name = |h: &megaqa_retrieve::Hit| {
+        let p = lib.passages()[h.passage];
+        (lib.documents[p.doc as usize].name.clone(), p)
+    };
+    let (document, p) = name(&hits[best]);
+    let source = Source {
+        document,
+        start: p.start as usize,
+        end: p.end as usize,
+        rank: best,
+        score: hits[best].score,
+        read: hits
+            .iter()
+            .zip(&read)
+            .map(|(h, r)| (name(h).0, h.score, r.prediction.text().to_owned()))
+            .collect(),
+    };
+    let a = read.swap_remove(best);
+    let mut s = shown(texts[best], &a);
+    // The page's timings cover every passage read.
+    s.network_ms = a.timings.network_ms * hits.len() as f64;
+    s.tokenize_ms = a.timings.tokenize_ms * hits.len() as f64;
+    s.source = Some(source);
+    Ok((texts[best].to_owned(), a, s))
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     let backend = RwSignal::new(String::from("starting…"));
@@ -215,6 +286,9 @@ pub fn App() -> impl IntoView {
     let selected = RwSignal::new(None::<usize>);
     let busy = RwSignal::new(false);
     let session_len = RwSignal::new(0usize);
+    // The indexed documents ("3 file(s), …"), and whether questions search them.
+    let docs = RwSignal::new(None::<String>);
+    let use_docs = RwSignal::new(false);
     // None while the GPU compiles the model's kernels; then what the page says.
     let ready = RwSignal::new(None::<String>);
 
@@ -443,28 +517,95 @@ pub fn App() -> impl IntoView {
             error.set(Some("load a model first".into()));
             return;
         };
+        let library = LIBRARY
+            .with(|l| l.borrow().clone())
+            .filter(|_| use_docs.get_untracked());
         let (q, p) = (question.get_untracked(), passage.get_untracked());
-        if q.trim().is_empty() || p.trim().is_empty() {
+        if q.trim().is_empty() || (library.is_none() && p.trim().is_empty()) {
             error.set(Some("type a passage and a question".into()));
             return;
         }
         busy.set(true);
         error.set(None);
         spawn_local(async move {
-            match engine.ask_async(&q, &p, BATCH).await {
-                Ok(a) => {
-                    SESSION.with(|s| {
-                        let mut r = QuestionResult::new(None, &q, &p, &a);
-                        r.context = Some(p.clone());
-                        s.borrow_mut().push(r);
-                        session_len.set(s.borrow().len());
+            let answered = match &library {
+                None => engine.ask_async(&q, &p, BATCH).await.map(|a| {
+                    let s = shown(&p, &a);
+                    (p.clone(), a, s)
+                }),
+                Some(lib) => match ask_documents(&engine, lib, &q).await {
+                    Ok(x) => Ok(x),
+                    Err(e) => {
+                        error.set(Some(e));
+                        busy.set(false);
+                        return;
+                    }
+                },
+            };
+            match answered {
+                Ok((context, a, s)) => {
+                    SESSION.with(|x| {
+                        let mut r = QuestionResult::new(None, &q, &context, &a);
+                        r.context = Some(context.clone());
+                        x.borrow_mut().push(r);
+                        session_len.set(x.borrow().len());
                     });
                     selected.set(None);
-                    result.set(Some(shown(&p, &a)));
+                    result.set(Some(s));
                 }
                 Err(e) => error.set(Some(e.to_string())),
             }
             busy.set(false);
+        });
+    };
+
+    let install_docs = move |files: Vec<(String, Vec<u8>)>, keep: bool| async move {
+        match documents::index(&files) {
+            Ok(ix) => {
+                LIBRARY.with(|l| *l.borrow_mut() = Some(Rc::new(ix.library)));
+                docs.set(Some(ix.summary));
+                use_docs.set(true);
+                if keep && let Err(e) = documents::keep(&files).await {
+                    backend_note.set(Some(e));
+                }
+            }
+            Err(e) => error.set(Some(e)),
+        }
+    };
+
+    let on_docs = move |ev: leptos::ev::Event| {
+        let Some(list) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+            .and_then(|i| i.files())
+        else {
+            return;
+        };
+        let files: Vec<web_sys::File> = (0..list.length()).filter_map(|i| list.get(i)).collect();
+        error.set(None);
+        spawn_local(async move {
+            let mut read = Vec::new();
+            for f in &files {
+                match store::read_file(f).await {
+                    Ok(b) => read.push((f.name(), b)),
+                    Err(e) => {
+                        error.set(Some(e));
+                        return;
+                    }
+                }
+            }
+            install_docs(read, true).await;
+        });
+    };
+
+    let forget_docs = move |_| {
+        LIBRARY.with(|l| *l.borrow_mut() = None);
+        docs.set(None);
+        use_docs.set(false);
+        spawn_local(async move {
+            if let Err(e) = documents::forget().await {
+                error.set(Some(e));
+            }
         });
     };
 
@@ -494,6 +635,12 @@ pub fn App() -> impl IntoView {
         COMPUTE.with(|x| *x.borrow_mut() = Some(c));
         refresh_cache();
         load_url(start_url());
+        // Documents kept from an earlier visit.
+        match documents::kept().await {
+            Ok(files) if !files.is_empty() => install_docs(files, false).await,
+            Ok(_) => {}
+            Err(e) => backend_note.set(Some(e)),
+        }
     });
 
     let on_passage_file = move |ev: leptos::ev::Event| {
@@ -612,6 +759,22 @@ pub fn App() -> impl IntoView {
                     <label for="passage-file">"Open a .txt file"</label>
                     <input id="passage-file" type="file" accept=".txt,text/plain" on:change=on_passage_file />
                 </div>
+                <div class="row">
+                    <label for="docs">"Or ask your documents"</label>
+                    <input id="docs" type="file" multiple accept=".txt,.md,.json,text/plain,text/markdown"
+                        on:change=on_docs />
+                </div>
+                <Show when=move || docs.get().is_some()>
+                    <p class="docs" data-testid="docs">
+                        <label>
+                            <input id="use-docs" type="checkbox" prop:checked=move || use_docs.get()
+                                on:change=move |ev| use_docs.set(event_target_checked(&ev)) />
+                            {move || format!(" Search my documents first ({}; the best {} passages are read)",
+                                docs.get().unwrap_or_default(), documents::PASSAGES)}
+                        </label>
+                        " " <button on:click=forget_docs>"Forget documents"</button>
+                    </p>
+                </Show>
                 <label for="question">"Question (Enter asks)"</label>
                 <div class="row">
                     <input id="question" type="text" prop:value=move || question.get()
@@ -660,11 +823,28 @@ pub fn App() -> impl IntoView {
                                 </p>
                             }.into_any(),
                         }}
+                        {r.source.clone().map(|src| view! {
+                            <p class="source" data-testid="source" data-document=src.document.clone() data-start=src.start>
+                                "From " <strong>{src.document.clone()}</strong>
+                                {format!(" · passage {} of {} read · characters {}–{} of the document · retrieval score {:.2}",
+                                    src.rank + 1, src.read.len(), src.start, src.end, src.score)}
+                            </p>
+                        })}
                         {passage_view}
                         <p class="timings" data-testid="timings">
                             {format!("{} window(s) · tokenize {:.1} ms · network {:.1} ms · decode {:.1} ms",
                                 r.windows, r.tokenize_ms, r.network_ms, r.decode_ms)}
                         </p>
+                        {r.source.clone().map(|src| view! {
+                            <details class="read">
+                                <summary>"Passages read"</summary>
+                                <ol>
+                                    {src.read.into_iter().map(|(d, score, said)| view! {
+                                        <li>{format!("{score:.2} · {d}: {}", if said.is_empty() { "no answer".to_string() } else { said })}</li>
+                                    }).collect_view()}
+                                </ol>
+                            </details>
+                        })}
                         <h3>"Alternatives"</h3>
                         <ol class="nbest">
                             {nbest.into_iter().enumerate().map(|(i, s)| view! {

@@ -6,6 +6,8 @@ mod app;
 #[cfg(target_arch = "wasm32")]
 mod compute;
 #[cfg(target_arch = "wasm32")]
+mod documents;
+#[cfg(target_arch = "wasm32")]
 mod download;
 #[cfg(target_arch = "wasm32")]
 mod store;
@@ -111,6 +113,35 @@ mod tests {
             "{why}"
         );
         assert!(crate::compute::does_not_fit(&c, "qa.weight", 1024).is_none());
+    }
+
+    /// Documents chosen in the page are indexed in wasm by the same retriever as the CLI.
+    #[wasm_bindgen_test]
+    fn documents_are_indexed_and_searched_in_the_browser() {
+        let files = vec![
+            (
+                "bridge.txt".to_string(),
+                include_bytes!("../../assets/demo/unseen-passage.txt").to_vec(),
+            ),
+            (
+                "notes.md".to_string(),
+                b"# Tea\n\nTea was grown here first.".to_vec(),
+            ),
+            ("photo.txt".to_string(), b"\x89PNG\0".to_vec()),
+        ];
+        let ix = crate::documents::index(&files).unwrap();
+        assert!(
+            ix.summary.starts_with("2 file(s)") && ix.summary.contains("photo.txt"),
+            "{}",
+            ix.summary
+        );
+        let hits = ix
+            .library
+            .search("Who designed the Larkspur Bridge?", 10)
+            .unwrap();
+        let p = ix.library.passages()[hits[0].passage];
+        assert_eq!(ix.library.documents[p.doc as usize].name, "bridge.txt");
+        assert!(ix.library.text(&p).contains("Margaret Hale"));
     }
 
     #[wasm_bindgen_test]

@@ -1,6 +1,7 @@
-//! Models in the browser: fetched with progress, read from local files, and kept
-//! in the Cache API (`megaqa-models`) so that a reload works offline. Every model
-//! is cached in megaqa's converted form (one file: weights, config, vocab).
+//! Files in the browser: fetched with progress, read from local files, and kept in
+//! the Cache API so that a reload works offline: models in `megaqa-models` (in
+//! megaqa's converted form: one file of weights, config and vocab), the user's
+//! documents in `megaqa-documents`.
 
 use js_sys::{Array, Uint8Array};
 use sha2::{Digest, Sha256};
@@ -8,7 +9,10 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Cache, Headers, Request, Response, ResponseInit};
 
-const CACHE: &str = "megaqa-models";
+/// Where models are kept.
+pub const MODELS: &str = "megaqa-models";
+/// Where the documents to ask are kept.
+pub const DOCUMENTS: &str = "megaqa-documents";
 
 /// A model kept in browser storage.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,12 +39,12 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     format!("{:x}", Sha256::digest(bytes))
 }
 
-async fn open_cache() -> Result<Cache, String> {
+async fn open_cache(name: &str) -> Result<Cache, String> {
     let window = web_sys::window().ok_or("no window")?;
     let caches = window
         .caches()
         .map_err(|e| js_err("browser storage (Cache API) is unavailable", e))?;
-    let cache = JsFuture::from(caches.open(CACHE))
+    let cache = JsFuture::from(caches.open(name))
         .await
         .map_err(|e| js_err("opening browser storage", e))?;
     Ok(cache.unchecked_into())
@@ -54,7 +58,18 @@ pub fn local_key(name: &str, sha256: &str) -> String {
 /// Keeps `bytes` under `key`, with its name, size and sha256 (of `bytes`, which the
 /// caller has already computed) in the headers.
 pub async fn put(key: &str, name: &str, bytes: &[u8], sha: String) -> Result<Cached, String> {
-    let cache = open_cache().await?;
+    put_in(MODELS, key, name, bytes, sha).await
+}
+
+/// [`put`] into the cache named `store`.
+pub async fn put_in(
+    store: &str,
+    key: &str,
+    name: &str,
+    bytes: &[u8],
+    sha: String,
+) -> Result<Cached, String> {
+    let cache = open_cache(store).await?;
     let headers = Headers::new().map_err(|e| js_err("headers", e))?;
     for (k, v) in [
         ("x-megaqa-name", name.to_string()),
@@ -71,7 +86,7 @@ pub async fn put(key: &str, name: &str, bytes: &[u8], sha: String) -> Result<Cac
         .map_err(|e| js_err("response", e))?;
     JsFuture::from(cache.put_with_str(key, &response))
         .await
-        .map_err(|e| js_err("saving the model in browser storage (is it full?)", e))?;
+        .map_err(|e| js_err("saving in browser storage (is it full?)", e))?;
     Ok(Cached {
         key: key.into(),
         name: name.into(),
@@ -82,7 +97,12 @@ pub async fn put(key: &str, name: &str, bytes: &[u8], sha: String) -> Result<Cac
 
 /// The bytes kept under `key`, if any.
 pub async fn get(key: &str) -> Result<Option<Vec<u8>>, String> {
-    let cache = open_cache().await?;
+    get_in(MODELS, key).await
+}
+
+/// [`get`] from the cache named `store`.
+pub async fn get_in(store: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
+    let cache = open_cache(store).await?;
     let found = JsFuture::from(cache.match_with_str(key))
         .await
         .map_err(|e| js_err("reading browser storage", e))?;
@@ -102,7 +122,12 @@ pub async fn get(key: &str) -> Result<Option<Vec<u8>>, String> {
 
 /// Every model kept, with its size and sha256.
 pub async fn list() -> Result<Vec<Cached>, String> {
-    let cache = open_cache().await?;
+    list_in(MODELS).await
+}
+
+/// Everything kept in the cache named `store`.
+pub async fn list_in(store: &str) -> Result<Vec<Cached>, String> {
+    let cache = open_cache(store).await?;
     let keys: Array = JsFuture::from(cache.keys())
         .await
         .map_err(|e| js_err("listing browser storage", e))?
@@ -130,7 +155,11 @@ pub async fn list() -> Result<Vec<Cached>, String> {
 }
 
 pub async fn delete(key: &str) -> Result<(), String> {
-    let cache = open_cache().await?;
+    delete_in(MODELS, key).await
+}
+
+pub async fn delete_in(store: &str, key: &str) -> Result<(), String> {
+    let cache = open_cache(store).await?;
     JsFuture::from(cache.delete_with_str(key))
         .await
         .map_err(|e| js_err("deleting from browser storage", e))?;

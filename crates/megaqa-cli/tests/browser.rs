@@ -224,7 +224,29 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
     let want = native_ask(&shipped, &unseen, question);
     let answer = want["answer"].as_str().unwrap();
     assert!(answer.contains("Margaret Hale"), "native: {want}");
-    let case = json!([{"passage_file": unseen, "question": question}]);
+    // Then the same question over documents chosen in the page: the passage (as
+    // bridge.txt), a Markdown note and the two SQuAD articles, indexed in the browser.
+    let docs = tmp.path().join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::copy(&unseen, docs.join("bridge.txt")).unwrap();
+    std::fs::write(
+        docs.join("ferries.md"),
+        "# Ferries\n\nBefore any bridge crossed the Aldern, ferries carried carts across the river at Wexmoor.\n",
+    )
+    .unwrap();
+    std::fs::copy(
+        root.join("tests/fixtures/squad/dev-v2.0-two-articles.json"),
+        docs.join("articles.json"),
+    )
+    .unwrap();
+    let files: Vec<_> = ["bridge.txt", "ferries.md", "articles.json"]
+        .iter()
+        .map(|f| docs.join(f))
+        .collect();
+    let case = json!([
+        {"passage_file": unseen, "question": question},
+        {"docs": files, "question": question},
+    ]);
     std::fs::write(&cases_file, case.to_string()).unwrap();
     let r = drive(
         &dist,
@@ -245,4 +267,26 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
         (got["start"].as_u64(), got["end"].as_u64()),
         (want["start"].as_u64(), want["end"].as_u64())
     );
+
+    // Over the documents: the answer, its document and its span in that document equal
+    // `megaqa ask --docs` natively.
+    let mut cmd = megaqa();
+    cmd.args(["ask", "--device", "cpu", "--json", "--model"])
+        .arg(&shipped)
+        .args(["--question", question, "--docs"])
+        .args(&files);
+    let native = json_of(&mut cmd);
+    let got = &r["cases"][1];
+    eprintln!("documents in the browser: {got}");
+    assert_eq!(got["highlight"], native["answer"], "{got} vs {native}");
+    let doc = native["document"].as_str().unwrap();
+    assert!(doc.ends_with("bridge.txt"), "{native}");
+    assert_eq!(got["document"], json!("bridge.txt"), "{got}");
+    assert_eq!(
+        got["passage_start"].as_u64().unwrap() + got["start"].as_u64().unwrap(),
+        native["start"].as_u64().unwrap(),
+        "{got} vs {native}"
+    );
+    let kept = r["documents_after_reload"].as_str().unwrap_or_default();
+    assert!(kept.contains("3 file(s)"), "documents kept offline: {r}");
 }

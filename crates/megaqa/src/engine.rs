@@ -60,6 +60,29 @@ pub enum Shapes {
     Buckets { step: usize },
 }
 
+/// Questions cut into windows, ready to run.
+struct Plan {
+    /// Per question, its windows.
+    windows: Vec<Vec<Window>>,
+    batch_size: usize,
+    tokenize_ms: f64,
+}
+
+impl Plan {
+    fn windows(&self) -> usize {
+        self.windows.iter().map(Vec::len).sum()
+    }
+
+    /// The batches to run, in order, each with the windows whose logits it yields.
+    fn batches<'a>(&'a self, engine: &Engine) -> Vec<(Vec<&'a Window>, Batch)> {
+        let flat: Vec<&Window> = self.windows.iter().flatten().collect();
+        engine
+            .batches(&flat, self.batch_size)
+            .map(|(chunk, batch)| (chunk.to_vec(), batch))
+            .collect()
+    }
+}
+
 /// A loaded model with its tokenizer, on one device.
 pub struct Engine {
     pub model: QaModel,
@@ -146,47 +169,86 @@ impl Engine {
     }
 
     /// Windows for many questions, run through the network `batch_size` windows at a
-    /// time (padded to the longest window of each batch), then decoded per question.
+    /// time (padded as [`Engine::shapes`] says), then decoded per question.
     pub fn answer_many(
         &self,
         items: &[(&str, &str)],
         batch_size: usize,
     ) -> Result<Vec<Answered>, EngineError> {
-        let t0 = Instant::now();
-        let windows = self.tokenizer.windows_many(items)?;
-        let tokenize_ms = t0.elapsed().as_secs_f64() * 1e3;
+        let plan = self.plan(items, batch_size)?;
         let t1 = Instant::now();
-        let flat: Vec<&Window> = windows.iter().flatten().collect();
-        let mut logits: Vec<(Vec<f32>, Vec<f32>)> = Vec::with_capacity(flat.len());
-        for (chunk, batch) in self.batches(&flat, batch_size) {
+        let mut logits = Vec::with_capacity(plan.windows());
+        for (chunk, batch) in plan.batches(self) {
             let out = self
                 .model
                 .run(&batch, &self.device)
                 .map_err(EngineError::Run)?;
-            split_logits(chunk, &out.start, &out.end, batch.seq, &mut logits);
+            split_logits(&chunk, &out.start, &out.end, batch.seq, &mut logits);
         }
-        let network_ms = t1.elapsed().as_secs_f64() * 1e3;
+        Ok(self.finish(items, plan, logits, t1.elapsed().as_secs_f64() * 1e3))
+    }
+
+    /// Same as [`Engine::answer_many`], reading logits asynchronously (WebGPU in the
+    /// browser): the only difference is how each batch's logits come back.
+    pub async fn answer_many_async(
+        &self,
+        items: &[(&str, &str)],
+        batch_size: usize,
+    ) -> Result<Vec<Answered>, EngineError> {
+        let plan = self.plan(items, batch_size)?;
+        let t1 = Instant::now();
+        let mut logits = Vec::with_capacity(plan.windows());
+        for (chunk, batch) in plan.batches(self) {
+            let out = self
+                .model
+                .run_async(&batch, &self.device)
+                .await
+                .map_err(EngineError::Run)?;
+            split_logits(&chunk, &out.start, &out.end, batch.seq, &mut logits);
+        }
+        Ok(self.finish(items, plan, logits, t1.elapsed().as_secs_f64() * 1e3))
+    }
+
+    /// Step one of answering: every question's windows.
+    fn plan(&self, items: &[(&str, &str)], batch_size: usize) -> Result<Plan, EngineError> {
+        let t0 = Instant::now();
+        let windows = self.tokenizer.windows_many(items)?;
+        Ok(Plan {
+            windows,
+            batch_size,
+            tokenize_ms: t0.elapsed().as_secs_f64() * 1e3,
+        })
+    }
+
+    /// The last step: each question's logits decoded into its answer.
+    fn finish(
+        &self,
+        items: &[(&str, &str)],
+        plan: Plan,
+        logits: Vec<(Vec<f32>, Vec<f32>)>,
+        network_ms: f64,
+    ) -> Vec<Answered> {
         let n = items.len().max(1) as f64;
-        let mut out = Vec::with_capacity(items.len());
         let mut rest = logits.into_iter();
-        for ((_, context), ws) in items.iter().zip(windows) {
-            let t2 = Instant::now();
-            let lg: Vec<(Vec<f32>, Vec<f32>)> = rest.by_ref().take(ws.len()).collect();
-            let prediction = self.decode_one(context, &ws, &lg);
-            let decode_ms = t2.elapsed().as_secs_f64() * 1e3;
-            let timings = Timings {
-                tokenize_ms: tokenize_ms / n,
-                network_ms: network_ms / n,
-                decode_ms,
-            };
-            out.push(Answered {
-                prediction,
-                windows: ws,
-                logits: lg,
-                timings,
-            });
-        }
-        Ok(out)
+        items
+            .iter()
+            .zip(plan.windows)
+            .map(|((_, context), ws)| {
+                let t2 = Instant::now();
+                let lg: Vec<(Vec<f32>, Vec<f32>)> = rest.by_ref().take(ws.len()).collect();
+                let prediction = self.decode_one(context, &ws, &lg);
+                Answered {
+                    prediction,
+                    windows: ws,
+                    logits: lg,
+                    timings: Timings {
+                        tokenize_ms: plan.tokenize_ms / n,
+                        network_ms: network_ms / n,
+                        decode_ms: t2.elapsed().as_secs_f64() * 1e3,
+                    },
+                }
+            })
+            .collect()
     }
 
     /// Predictions for SQuAD examples, by id.
@@ -224,34 +286,10 @@ impl Engine {
         context: &str,
         batch_size: usize,
     ) -> Result<Answered, EngineError> {
-        let t0 = Instant::now();
-        let windows = self.tokenizer.windows(question, context)?;
-        let tokenize_ms = t0.elapsed().as_secs_f64() * 1e3;
-        let t1 = Instant::now();
-        let mut logits = Vec::with_capacity(windows.len());
-        let refs: Vec<&Window> = windows.iter().collect();
-        for (chunk, batch) in self.batches(&refs, batch_size) {
-            let out = self
-                .model
-                .run_async(&batch, &self.device)
-                .await
-                .map_err(EngineError::Run)?;
-            split_logits(chunk, &out.start, &out.end, batch.seq, &mut logits);
-        }
-        let network_ms = t1.elapsed().as_secs_f64() * 1e3;
-        let t2 = Instant::now();
-        let prediction = self.decode_one(context, &windows, &logits);
-        let decode_ms = t2.elapsed().as_secs_f64() * 1e3;
-        Ok(Answered {
-            prediction,
-            windows,
-            logits,
-            timings: Timings {
-                tokenize_ms,
-                network_ms,
-                decode_ms,
-            },
-        })
+        let mut a = self
+            .answer_many_async(&[(question, context)], batch_size)
+            .await?;
+        Ok(a.remove(0))
     }
 
     /// The batches `windows` run in, padded as [`Engine::shapes`] says, each with
