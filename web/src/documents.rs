@@ -2,7 +2,7 @@
 //! megaqa's retriever (the same code as `megaqa ask --docs`), and kept in browser
 //! storage (`megaqa-documents`) beside the model, so they come back offline.
 
-use megaqa_retrieve::{Collection, Library, PassageConfig, RetrieveError};
+use megaqa_retrieve::{Collection, Library, PassageConfig};
 
 use crate::store;
 
@@ -23,12 +23,7 @@ pub fn index(files: &[(String, Vec<u8>)]) -> Result<Indexed, String> {
     for (name, bytes) in files {
         match c.add(name, name, bytes) {
             Ok(_) => {}
-            Err(
-                e @ (RetrieveError::UnknownKind(_)
-                | RetrieveError::NotUtf8 { .. }
-                | RetrieveError::Binary(_)
-                | RetrieveError::Squad { .. }),
-            ) => skipped.push(e.to_string()),
+            Err(e) if e.is_about_one_file() => skipped.push(e.to_string()),
             Err(e) => return Err(e.to_string()),
         }
     }

@@ -43,6 +43,20 @@ pub struct ModelArgs {
     /// cpu, wgpu, or cuda (where built with it). Default: the best one available.
     #[arg(long)]
     pub device: Option<String>,
+    #[command(flatten)]
+    pub windows: WindowArgs,
+}
+
+/// Window geometry: what the model file stores (`megaqa train` saves its own), unless
+/// these say otherwise.
+#[derive(Args, Clone, Copy, Default)]
+pub struct WindowArgs {
+    /// Tokens per window, special tokens included. Default: the model's, else 384.
+    #[arg(long)]
+    pub max_seq_len: Option<usize>,
+    /// Context tokens shared by consecutive windows. Default: the model's, else 128.
+    #[arg(long)]
+    pub doc_stride: Option<usize>,
 }
 
 #[derive(Args)]

@@ -29,7 +29,7 @@ pub fn run(a: AskArgs) -> Result<ExitCode> {
         bail!("the question is empty");
     }
     let opened = open_device(a.model.device.as_deref())?;
-    let mut engine = load_engine(&a.model.model, &opened)?;
+    let mut engine = load_engine(&a.model.model, &opened, a.model.windows)?;
     if let Some(t) = a.null_threshold {
         engine.decode.null_threshold = t;
     }
@@ -108,7 +108,7 @@ fn ask_collection(a: AskArgs) -> Result<ExitCode> {
     let library = docs::open(&a.docs, a.index.as_deref())?;
     let open_ms = t_open.elapsed().as_secs_f64() * 1e3;
     let opened = open_device(a.model.device.as_deref())?;
-    let mut engine = load_engine(&a.model.model, &opened)?;
+    let mut engine = load_engine(&a.model.model, &opened, a.model.windows)?;
     if let Some(t) = a.null_threshold {
         engine.decode.null_threshold = t;
     }

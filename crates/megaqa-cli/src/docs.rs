@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use megaqa_retrieve::{Collection, Kind, Library, PassageConfig, RetrieveError};
+use megaqa_retrieve::{Collection, Kind, Library, PassageConfig};
 
 /// Files under `paths`: each file named, and the files of each folder (recursively,
 /// sorted, only those of a kind megaqa reads).
@@ -49,12 +49,7 @@ pub fn collect(paths: &[PathBuf]) -> Result<Collection> {
         let location = std::fs::canonicalize(&f).unwrap_or(f.clone());
         match c.add(&name, &location.to_string_lossy(), &bytes) {
             Ok(_) => {}
-            Err(
-                e @ (RetrieveError::UnknownKind(_)
-                | RetrieveError::NotUtf8 { .. }
-                | RetrieveError::Binary(_)
-                | RetrieveError::Squad { .. }),
-            ) => {
+            Err(e) if e.is_about_one_file() => {
                 eprintln!("megaqa: warning: skipped {e}");
                 skipped += 1;
             }

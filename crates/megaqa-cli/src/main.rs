@@ -29,6 +29,7 @@ fn main() -> ExitCode {
             .unwrap_or_default();
         eprintln!("error: internal error: {msg} (please report this)");
     }));
+    quiet_vulkan_loader();
     let cli = args::Cli::parse();
     let result = match cli.command {
         args::Command::Ask(a) => ask::run(a),
@@ -43,8 +44,50 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", one_line(&format!("{e:#}")));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// An error message as one safe terminal line: control characters (newlines, escape
+/// sequences, bells) from a hostile file's bytes are written escaped, and a message
+/// quoting a lot of file content is cut.
+fn one_line(message: &str) -> String {
+    const MAX_CHARS: usize = 600;
+    let mut out = String::new();
+    for (i, c) in message.chars().enumerate() {
+        if i == MAX_CHARS {
+            out.push_str("… (cut)");
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Mesa's Vulkan drivers print "error: XDG_RUNTIME_DIR is invalid or not set" (once
+/// per driver) when megaqa probes for a GPU in a container, an SSH session or CI.
+/// Give them a private runtime directory, so the probe is quiet.
+fn quiet_vulkan_loader() {
+    let set =
+        std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|d| std::path::Path::new(&d).is_dir());
+    if set {
+        return;
+    }
+    let user = std::env::var("USER").unwrap_or_else(|_| "user".into());
+    let dir = std::env::temp_dir().join(format!("megaqa-runtime-{user}"));
+    if std::fs::create_dir_all(&dir).is_ok() {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+        }
+        // SAFETY: called first thing in main, before any other thread exists.
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
     }
 }

@@ -10,6 +10,7 @@ use megaqa::text::scoring::{compute_exact, compute_f1};
 use megaqa::{QuestionResult, ResultsFile};
 
 use crate::args::ParityArgs;
+use crate::args::WindowArgs;
 use crate::shared::{load_engine, open_device, read_text, write_atomic};
 
 /// One question to run: (SQuAD id, question, passage).
@@ -17,7 +18,7 @@ type Item = (Option<String>, String, String);
 
 fn run_device(a: &ParityArgs, items: &[Item], device: &str) -> Result<ResultsFile> {
     let opened = open_device(Some(device))?;
-    let engine = load_engine(&a.model, &opened)?;
+    let engine = load_engine(&a.model, &opened, WindowArgs::default())?;
     let mut results = Vec::with_capacity(items.len());
     for chunk in items.chunks(a.batch_size.max(1) * 4) {
         let pairs: Vec<(&str, &str)> = chunk

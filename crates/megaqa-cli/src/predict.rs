@@ -19,7 +19,7 @@ pub fn run(a: PredictArgs) -> Result<ExitCode> {
         .then(|| docs::open(&a.docs, a.index.as_deref()))
         .transpose()?;
     let opened = open_device(a.model.device.as_deref())?;
-    let mut engine = load_engine(&a.model.model, &opened)?;
+    let mut engine = load_engine(&a.model.model, &opened, a.model.windows)?;
     if let Some(t) = a.null_threshold {
         engine.decode.null_threshold = t;
     }

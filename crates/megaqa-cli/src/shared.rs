@@ -8,6 +8,8 @@ use megaqa::Engine;
 use megaqa::model::Checkpoint;
 use megaqa::model::device::{self, DeviceKind, Opened};
 
+use crate::args::WindowArgs;
+
 /// Opens the named device, or the best available one, and says which on stderr.
 pub fn open_device(name: Option<&str>) -> Result<Opened> {
     let opened = match name {
@@ -27,11 +29,24 @@ pub fn open_device(name: Option<&str>) -> Result<Opened> {
     Ok(opened)
 }
 
-pub fn load_engine(path: &Path, opened: &Opened) -> Result<Engine> {
+pub fn load_engine(path: &Path, opened: &Opened, windows: WindowArgs) -> Result<Engine> {
     if !path.exists() {
         bail!("{}: no such file or directory", path.display());
     }
-    let ckpt = Checkpoint::open(path)?;
+    let mut ckpt = Checkpoint::open(path)?;
+    if let Some(n) = windows.max_seq_len {
+        let most = ckpt.config.max_position_embeddings;
+        if n > most {
+            bail!(
+                "--max-seq-len {n}: {} has {most} position embeddings, so windows hold at most {most} tokens",
+                path.display()
+            );
+        }
+        ckpt.defaults.max_seq_len = Some(n);
+    }
+    if let Some(n) = windows.doc_stride {
+        ckpt.defaults.doc_stride = Some(n);
+    }
     if !ckpt.has_qa_head() {
         eprintln!(
             "megaqa: warning: {} has no QA head (qa_outputs / classifier.mlp.layer0); it was initialised at random, so answers are meaningless until the model is fine-tuned",

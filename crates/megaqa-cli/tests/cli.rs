@@ -7,7 +7,7 @@ use predicates::prelude::*;
 use serde_json::Value;
 
 mod common;
-use common::{json_of, megaqa, root};
+use common::{fails_cleanly, json_of, megaqa, root};
 
 fn fx(rel: &str) -> String {
     root()
@@ -36,23 +36,6 @@ fn ask_json(model: &str, extra: &[&str]) -> Value {
             ])
             .args(extra),
     )
-}
-
-/// A user error: non-zero exit, one line on stderr starting with `error:`, no panic.
-fn fails_cleanly(cmd: &mut Command, needle: &str) {
-    let out = cmd.output().unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    let lines: Vec<&str> = err.lines().filter(|l| !l.starts_with("megaqa:")).collect();
-    assert_eq!(lines.len(), 1, "one line expected: {err}");
-    assert!(
-        lines[0].starts_with("error: ") && lines[0].contains(needle),
-        "{err}"
-    );
-    assert!(
-        !err.contains("panicked") && !err.contains("internal error"),
-        "{err}"
-    );
 }
 
 #[test]
@@ -341,6 +324,73 @@ fn bad_inputs_fail_with_one_clear_line() {
         std::fs::write(&file, bytes).unwrap();
         fails_cleanly(&mut ask_with(&file), needle);
     }
+}
+
+/// A file of random bytes named .nemo: the error quotes what it read, escaped, on one
+/// line, so a crafted file cannot write escape sequences to the terminal.
+#[test]
+fn hostile_file_content_reaches_the_terminal_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("random.nemo");
+    // A deterministic "random" file: every byte value, control characters included.
+    let bytes: Vec<u8> = (0..5000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&file, &bytes).unwrap();
+    let out = ask_with(&file).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(line.contains("random.nemo"), "{line}");
+    assert!(
+        !err.chars().any(|c| c.is_control() && c != '\n'),
+        "control characters reached the terminal: {err:?}"
+    );
+    assert!(
+        line.chars().count() <= 620,
+        "{} characters",
+        line.chars().count()
+    );
+}
+
+/// `--max-seq-len` and `--doc-stride` override the model's window geometry; impossible
+/// ones are refused in one line.
+#[test]
+fn window_geometry_flags_override_the_model_and_are_checked() {
+    let m = fx("models/megatron-tiny");
+    let long = root().join("assets/demo/long-passage.txt");
+    let ask_long = |extra: &[&str]| {
+        json_of(
+            megaqa()
+                .args(["ask", "--model", &m, "--device", "cpu", "--json"])
+                .args(["--question", "When was the Duchy of Normandy founded?"])
+                .arg("--context-file")
+                .arg(&long)
+                .args(extra),
+        )
+    };
+    // 4160 characters: several 384-token windows, more 96-token ones, which score the
+    // null answer differently.
+    let base = ask_long(&[]);
+    let small = ask_long(&["--max-seq-len", "96", "--doc-stride", "16"]);
+    assert!(base["null_odds"].is_number() && small["null_odds"].is_number());
+    assert_ne!(
+        base["null_odds"], small["null_odds"],
+        "96-token windows read differently"
+    );
+    let geometry = |extra: &[&str], needle: &str| {
+        let mut c = ask_with(Path::new(&m));
+        c.args(extra);
+        fails_cleanly(&mut c, needle);
+    };
+    geometry(&["--max-seq-len", "100000"], "position embeddings");
+    geometry(
+        &["--max-seq-len", "64", "--doc-stride", "60"],
+        "must exceed the stride",
+    );
 }
 
 fn read_json(p: &Path) -> Value {

@@ -7,7 +7,7 @@ use assert_cmd::Command;
 use serde_json::Value;
 
 mod common;
-use common::{json_of, megaqa, root};
+use common::{fails_cleanly, json_of, megaqa, root};
 
 const QUESTION: &str = "Who designed the Larkspur Bridge?";
 
@@ -134,19 +134,6 @@ fn a_question_over_documents_is_answered_from_the_right_one() {
     assert!(
         text.contains("bridge.txt, characters ") && text.contains("Passages read"),
         "{text}"
-    );
-}
-
-/// A user error: non-zero exit, one `error:` line (notes and warnings aside), no panic.
-fn fails_cleanly(cmd: &mut Command, needle: &str) {
-    let out = cmd.output().unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    let lines: Vec<&str> = err.lines().filter(|l| !l.starts_with("megaqa:")).collect();
-    assert_eq!(lines.len(), 1, "one line expected: {err}");
-    assert!(
-        lines[0].starts_with("error: ") && lines[0].contains(needle),
-        "{err}"
     );
 }
 

@@ -46,3 +46,14 @@ pub enum RetrieveError {
         message: String,
     },
 }
+
+impl RetrieveError {
+    /// An error about one file's content (not text, not SQuAD, an unknown kind): a
+    /// collection skips that file and says so, rather than failing.
+    pub fn is_about_one_file(&self) -> bool {
+        matches!(
+            self,
+            Self::UnknownKind(_) | Self::NotUtf8 { .. } | Self::Binary(_) | Self::Squad { .. }
+        )
+    }
+}

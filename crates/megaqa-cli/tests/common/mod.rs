@@ -58,3 +58,21 @@ pub fn json_of(cmd: &mut Command) -> Value {
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+/// A user error: non-zero exit, one line on stderr starting with `error:` (notes and
+/// warnings aside) that contains `needle`, no panic.
+pub fn fails_cleanly(cmd: &mut Command, needle: &str) {
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.starts_with("megaqa:")).collect();
+    assert_eq!(lines.len(), 1, "one line expected: {err}");
+    assert!(
+        lines[0].starts_with("error: ") && lines[0].contains(needle),
+        "{err}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("internal error"),
+        "{err}"
+    );
+}
