@@ -78,14 +78,18 @@ impl Library {
             .iter()
             .map(|d| d.name.as_str())
             .collect();
+        let chars: Vec<usize> = collection
+            .documents
+            .iter()
+            .map(|d| d.text.chars().count())
+            .collect();
         let consistent = names == stored.document_names
             && stored.passages.len() == stored.lengths.len()
             && stored.terms.len() == stored.postings.len()
             && stored.passages.iter().all(|p| {
-                collection
-                    .documents
+                chars
                     .get(p.doc as usize)
-                    .is_some_and(|d| p.start <= p.end && p.end as usize <= d.text.chars().count())
+                    .is_some_and(|&n| p.start <= p.end && p.end as usize <= n)
             })
             && stored
                 .postings
