@@ -63,6 +63,8 @@ struct Span {
     start: usize,
     end: usize,
     probability: f64,
+    /// Start + end logit: what the null score is compared with.
+    score: f64,
 }
 
 /// What the page shows about one answered question.
@@ -99,18 +101,20 @@ struct Source {
 
 fn shown(passage: &str, a: &Answered) -> Shown {
     let p = &a.prediction;
-    let span = |text: &str, start, end, probability| Span {
+    let span = |text: &str, start, end, probability, score| Span {
         text: text.into(),
         start,
         end,
         probability,
+        score,
     };
+    let best_score = p.null_score - p.null_odds;
     Shown {
         passage: passage.into(),
         answer: p
             .answer
             .as_ref()
-            .map(|x| span(&x.text, x.start, x.end, x.probability)),
+            .map(|x| span(&x.text, x.start, x.end, x.probability, best_score)),
         sentence: p
             .answer
             .as_ref()
@@ -122,7 +126,10 @@ fn shown(passage: &str, a: &Answered) -> Shown {
             .iter()
             .filter(|e| !e.text.is_empty())
             .take(10)
-            .map(|e| span(&e.text, e.start, e.end, e.probability))
+            .map(|e| {
+                let score = f64::from(e.start_logit) + f64::from(e.end_logit);
+                span(&e.text, e.start, e.end, e.probability, score)
+            })
             .collect(),
         windows: a.windows.len(),
         tokenize_ms: a.timings.tokenize_ms,
@@ -132,11 +139,12 @@ fn shown(passage: &str, a: &Answered) -> Shown {
     }
 }
 
+/// Sizes in decimal units, as the CLI prints them (1 MB = 10^6 bytes).
 fn human_bytes(n: u64) -> String {
-    if n >= 1 << 20 {
-        format!("{:.1} MB", n as f64 / (1 << 20) as f64)
+    if n >= 1_000_000 {
+        format!("{:.1} MB", n as f64 / 1e6)
     } else {
-        format!("{:.1} kB", n as f64 / 1024.0)
+        format!("{:.1} kB", n as f64 / 1e3)
     }
 }
 
@@ -807,6 +815,7 @@ pub fn App() -> impl IntoView {
                         None => view! { <p class="passage" data-testid="passage">{r.passage.clone()}</p> }.into_any(),
                     };
                     let nbest = r.nbest.clone();
+                    let null_wins = r.answer.is_none();
                     view! {
                         {match &r.answer {
                             Some(a) => view! {
@@ -846,13 +855,22 @@ pub fn App() -> impl IntoView {
                             </details>
                         })}
                         <h3>"Alternatives"</h3>
+                        <Show when=move || null_wins>
+                            <p class="hint" data-testid="null-wins">{format!(
+                                "The null answer wins: its score {:.2} beats the best span's by {:.2}, so the spans share almost none of the probability. Beside each span: its score (start + end logit).",
+                                r.null_score, r.null_odds)}</p>
+                        </Show>
                         <ol class="nbest">
                             {nbest.into_iter().enumerate().map(|(i, s)| view! {
                                 <li>
                                     <button class=move || if selected.get() == Some(i) { "alt chosen" } else { "alt" }
                                         aria-pressed=move || (selected.get() == Some(i)).to_string()
                                         on:click=move |_| selected.set(Some(i))>
-                                        {format!("{:.3} · {}", s.probability, s.text)}
+                                        {if null_wins {
+                                            format!("score {:.2} · {}", s.score, s.text)
+                                        } else {
+                                            format!("{:.3} · {}", s.probability, s.text)
+                                        }}
                                     </button>
                                 </li>
                             }).collect_view()}

@@ -66,7 +66,8 @@ pub fn read_text(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))
 }
 
-/// Peak resident memory of this process in MB (Linux; NaN elsewhere).
+/// Peak resident memory of this process in MB (10^6 bytes, as every size megaqa prints;
+/// Linux; NaN elsewhere).
 pub fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -75,5 +76,5 @@ pub fn peak_rss_mb() -> f64 {
                 .find_map(|l| l.strip_prefix("VmHWM:"))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
+        .map_or(f64::NAN, |kib| kib * 1024.0 / 1e6)
 }
