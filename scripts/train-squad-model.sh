@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces megaqa's shipped SQuAD model from ../shared with `megaqa train`, then scores it.
 #
-#   bash scripts/train-squad-model.sh            # the interim CPU recipe (about 65 min on 2 idle cores)
+#   bash scripts/train-squad-model.sh            # the interim CPU recipe: two stages, about 1.5 h on 2 idle cores
 #   TRAIN_QUESTIONS=0 MAX_STEPS= DEVICE=wgpu EPOCHS=2 bash scripts/train-squad-model.sh   # all of it, on a GPU
 #
 # Base: all-MiniLM-L6-v2 (../shared/models, 6 layers x 384, uncased WordPiece, Apache-2.0).

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use megaqa::model::device::DeviceKind;
+use megaqa::train::Precision;
 
 #[derive(Parser)]
 #[command(
@@ -42,7 +44,7 @@ pub struct ModelArgs {
     pub model: PathBuf,
     /// cpu, wgpu, or cuda (where built with it). Default: the best one available.
     #[arg(long)]
-    pub device: Option<String>,
+    pub device: Option<DeviceKind>,
     #[command(flatten)]
     pub windows: WindowArgs,
 }
@@ -156,10 +158,10 @@ pub struct ParityArgs {
     #[arg(long, required_unless_present = "against")]
     pub data: Option<PathBuf>,
     #[arg(long)]
-    pub device_a: String,
+    pub device_a: DeviceKind,
     /// The second device; not needed with --against.
     #[arg(long, required_unless_present = "against")]
-    pub device_b: Option<String>,
+    pub device_b: Option<DeviceKind>,
     /// A results file exported by the web app or by `--export` on another machine.
     #[arg(long, conflicts_with = "device_b")]
     pub against: Option<PathBuf>,
@@ -203,7 +205,7 @@ pub struct BenchArgs {
     #[arg(long, value_enum)]
     pub random: Option<RandomPreset>,
     #[arg(long)]
-    pub device: Option<String>,
+    pub device: Option<DeviceKind>,
     #[arg(long, default_value_t = 384)]
     pub seq_len: usize,
     #[arg(long, default_value_t = 1)]
@@ -216,7 +218,7 @@ pub struct BenchArgs {
     pub train: bool,
     /// With --train: f32, f16 or mixed.
     #[arg(long, default_value = "f32")]
-    pub precision: String,
+    pub precision: Precision,
     #[arg(long)]
     pub json: bool,
 }
@@ -264,14 +266,14 @@ pub struct TrainArgs {
     pub doc_stride: usize,
     /// f32, f16 (16-bit weights and compute) or mixed (16-bit compute, f32 master weights).
     #[arg(long, default_value = "f32")]
-    pub precision: String,
+    pub precision: Precision,
     #[arg(long, default_value_t = 0.1)]
     pub dropout: f64,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// cpu, wgpu, or cuda (where built with it). Default: the best one available.
     #[arg(long)]
-    pub device: Option<String>,
+    pub device: Option<DeviceKind>,
     /// Save a checkpoint every N updates (and at the end).
     #[arg(long, default_value_t = 500)]
     pub save_every: u64,

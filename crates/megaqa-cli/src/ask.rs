@@ -28,7 +28,7 @@ pub fn run(a: AskArgs) -> Result<ExitCode> {
     if a.question.trim().is_empty() {
         bail!("the question is empty");
     }
-    let opened = open_device(a.model.device.as_deref())?;
+    let opened = open_device(a.model.device)?;
     let mut engine = load_engine(&a.model.model, &opened, a.model.windows)?;
     if let Some(t) = a.null_threshold {
         engine.decode.null_threshold = t;
@@ -107,7 +107,7 @@ fn ask_collection(a: AskArgs) -> Result<ExitCode> {
     let t_open = Instant::now();
     let library = docs::open(&a.docs, a.index.as_deref())?;
     let open_ms = t_open.elapsed().as_secs_f64() * 1e3;
-    let opened = open_device(a.model.device.as_deref())?;
+    let opened = open_device(a.model.device)?;
     let mut engine = load_engine(&a.model.model, &opened, a.model.windows)?;
     if let Some(t) = a.null_threshold {
         engine.decode.null_threshold = t;

@@ -6,14 +6,14 @@ use std::time::Instant;
 use anyhow::Result;
 use burn::tensor::{DType, Device};
 use megaqa::model::{Batch, Checkpoint, ModelConfig, QaModel};
-use megaqa::train::{LabelledBatch, Precision, TrainConfig, Trainer};
+use megaqa::train::{LabelledBatch, TrainConfig, Trainer};
 use serde_json::json;
 
 use crate::args::{BenchArgs, RandomPreset};
 use crate::shared::{open_device, peak_rss_mb};
 
 pub fn run(a: BenchArgs) -> Result<ExitCode> {
-    let opened = open_device(a.device.as_deref())?;
+    let opened = open_device(a.device)?;
     let t0 = Instant::now();
     let model = match (&a.model, a.random) {
         (_, Some(RandomPreset::Megatron345m)) => {
@@ -65,7 +65,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         "windows_per_s": b as f64 / median,
         "tokens_per_s": (b * s) as f64 / median,
         "ms_per_batch": median * 1e3,
-        "precision": if a.train { a.precision.as_str() } else { "f32" },
+        "precision": if a.train { a.precision.to_string() } else { "f32".into() },
         "peak_rss_mb": peak_rss_mb(),
     });
     if a.json {
@@ -94,10 +94,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
 /// Seconds per training update (forward, backward, AdamW) on `batch`, after one warm-up.
 fn time_training(model: QaModel, device: &Device, batch: Batch, a: &BenchArgs) -> Result<Vec<f64>> {
     let config = TrainConfig {
-        precision: a
-            .precision
-            .parse::<Precision>()
-            .map_err(anyhow::Error::msg)?,
+        precision: a.precision,
         ..TrainConfig::default()
     };
     let mut trainer =

@@ -30,7 +30,22 @@ fn main() -> ExitCode {
         eprintln!("error: internal error: {msg} (please report this)");
     }));
     quiet_vulkan_loader();
-    let cli = args::Cli::parse();
+    let cli = match args::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            // A usage error, in one line like every other error; `--help` has the rest.
+            let text = e.render().to_string();
+            let said: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            eprintln!("{} (see --help)", one_line(&said.join(" ")));
+            return ExitCode::from(2);
+        }
+        Err(e) => e.exit(),
+    };
     let result = match cli.command {
         args::Command::Ask(a) => ask::run(a),
         args::Command::Index(a) => index::run(a),

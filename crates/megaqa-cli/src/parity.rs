@@ -9,6 +9,8 @@ use megaqa::text::Dataset;
 use megaqa::text::scoring::{compute_exact, compute_f1};
 use megaqa::{QuestionResult, ResultsFile};
 
+use megaqa::model::device::DeviceKind;
+
 use crate::args::ParityArgs;
 use crate::args::WindowArgs;
 use crate::shared::{load_engine, open_device, read_text, write_atomic};
@@ -16,7 +18,7 @@ use crate::shared::{load_engine, open_device, read_text, write_atomic};
 /// One question to run: (SQuAD id, question, passage).
 type Item = (Option<String>, String, String);
 
-fn run_device(a: &ParityArgs, items: &[Item], device: &str) -> Result<ResultsFile> {
+fn run_device(a: &ParityArgs, items: &[Item], device: DeviceKind) -> Result<ResultsFile> {
     let opened = open_device(Some(device))?;
     let engine = load_engine(&a.model, &opened, WindowArgs::default())?;
     let mut results = Vec::with_capacity(items.len());
@@ -86,7 +88,7 @@ pub fn run(a: ParityArgs) -> Result<ExitCode> {
             bail!("give the questions with --data SQUAD.json (or --against RESULTS.json)")
         }
     };
-    let ra = run_device(&a, &items, &a.device_a)?;
+    let ra = run_device(&a, &items, a.device_a)?;
     if let Some(path) = &a.export {
         write_atomic(path, serde_json::to_string(&ra)?.as_bytes())?;
         eprintln!(
@@ -110,7 +112,7 @@ pub fn run(a: ParityArgs) -> Result<ExitCode> {
             }
             r
         }
-        (None, Some(d)) => run_device(&a, &items, d)?,
+        (None, Some(d)) => run_device(&a, &items, *d)?,
         (None, None) => bail!("give --device-b D or --against RESULTS.json"),
     };
     let by_key: HashMap<(String, String), &QuestionResult> = rb

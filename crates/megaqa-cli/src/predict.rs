@@ -18,7 +18,7 @@ pub fn run(a: PredictArgs) -> Result<ExitCode> {
     let library = (!a.docs.is_empty() || a.index.is_some())
         .then(|| docs::open(&a.docs, a.index.as_deref()))
         .transpose()?;
-    let opened = open_device(a.model.device.as_deref())?;
+    let opened = open_device(a.model.device)?;
     let mut engine = load_engine(&a.model.model, &opened, a.model.windows)?;
     if let Some(t) = a.null_threshold {
         engine.decode.null_threshold = t;

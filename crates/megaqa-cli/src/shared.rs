@@ -11,12 +11,9 @@ use megaqa::model::device::{self, DeviceKind, Opened};
 use crate::args::WindowArgs;
 
 /// Opens the named device, or the best available one, and says which on stderr.
-pub fn open_device(name: Option<&str>) -> Result<Opened> {
-    let opened = match name {
-        Some(n) => {
-            let kind: DeviceKind = n.parse().map_err(anyhow::Error::msg)?;
-            device::open_named(kind).map_err(anyhow::Error::msg)?
-        }
+pub fn open_device(kind: Option<DeviceKind>) -> Result<Opened> {
+    let opened = match kind {
+        Some(kind) => device::open_named(kind).map_err(anyhow::Error::msg)?,
         None => {
             let o = device::best();
             eprintln!(

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use megaqa::model::Checkpoint;
 use megaqa::text::Dataset;
-use megaqa::train::{Event, Precision, TrainConfig, Trainer, optim::AdamWConfig, plot, state};
+use megaqa::train::{Event, TrainConfig, Trainer, optim::AdamWConfig, plot, state};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -33,10 +33,7 @@ fn config_of(a: &TrainArgs) -> Result<TrainConfig> {
         max_steps: a.max_steps,
         max_seq_len: a.max_seq_len,
         doc_stride: a.doc_stride,
-        precision: a
-            .precision
-            .parse::<Precision>()
-            .map_err(anyhow::Error::msg)?,
+        precision: a.precision,
         dropout: a.dropout,
         seed: a.seed,
         save_every: a.save_every,
@@ -102,7 +99,7 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
         Some(p) => Some(read_data(p, false)?.0),
         None => None,
     };
-    let opened = open_device(a.device.as_deref())?;
+    let opened = open_device(a.device)?;
     let saved = state::saved_step(&a.out).map_err(anyhow::Error::msg)?;
     let mut trainer = match (a.resume, saved) {
         (true, Some(step)) => {

@@ -52,6 +52,16 @@ impl std::str::FromStr for Precision {
     }
 }
 
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::F32 => "f32",
+            Self::F16 => "f16",
+            Self::Mixed => "mixed",
+        })
+    }
+}
+
 impl Precision {
     fn compute_dtype(self) -> DType {
         match self {
