@@ -105,17 +105,12 @@ impl Library {
         let mut by_term: HashMap<String, Vec<(u32, u32)>> = HashMap::new();
         for (d, doc) in collection.documents.iter().enumerate() {
             let all = words(&doc.text);
-            let mut w = 0;
-            for (start, end) in passages::split(&doc.text, &config) {
+            for r in passages::pieces(&doc.text, &all, &config) {
                 let p = passages.len() as u32;
-                // Passages of one document come in order and may overlap: find the
-                // first word of this one from the previous one's first.
-                while all[w].start < start {
-                    w += 1;
-                }
+                let (start, end) = (all[r.start].start, all[r.end - 1].end);
                 let mut counts: HashMap<&str, u32> = HashMap::new();
                 let mut n = 0;
-                for word in all[w..].iter().take_while(|x| x.end <= end) {
+                for word in &all[r] {
                     if is_term(&word.text) {
                         *counts.entry(word.text.as_str()).or_default() += 1;
                         n += 1;

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::ops::Range;
+
 use crate::words::{Word, words};
 
 /// How documents are cut. Sizes are in words as the reader's pre-tokeniser counts them
@@ -58,8 +60,16 @@ fn paragraphs(text: &str) -> Vec<(usize, usize)> {
 /// The passages of one document's text, as character spans, in order.
 pub fn split(text: &str, cfg: &PassageConfig) -> Vec<(usize, usize)> {
     let all = words(text);
+    pieces(text, &all, cfg)
+        .into_iter()
+        .map(|r| (all[r.start].start, all[r.end - 1].end))
+        .collect()
+}
+
+/// The passages of `text` as ranges of its words `all` (never empty), in order.
+pub(crate) fn pieces(text: &str, all: &[Word], cfg: &PassageConfig) -> Vec<Range<usize>> {
     // Each group is a range of `all`: one paragraph, or a short one and what follows.
-    let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut groups: Vec<Range<usize>> = Vec::new();
     let mut next = 0;
     for (_, end) in paragraphs(text) {
         let n = all[next..].iter().take_while(|w| w.start < end).count();
@@ -78,12 +88,11 @@ pub fn split(text: &str, cfg: &PassageConfig) -> Vec<(usize, usize)> {
     let step = cfg.max_words.saturating_sub(cfg.overlap).max(1);
     let mut out = Vec::new();
     for g in groups {
-        let g: &[Word] = &all[g];
-        let mut i = 0;
+        let mut i = g.start;
         loop {
-            let j = (i + cfg.max_words.max(1)).min(g.len());
-            out.push((g[i].start, g[j - 1].end));
-            if j == g.len() {
+            let j = (i + cfg.max_words.max(1)).min(g.end);
+            out.push(i..j);
+            if j == g.end {
                 break;
             }
             i += step;
