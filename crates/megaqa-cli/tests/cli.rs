@@ -616,10 +616,10 @@ fn bench_reports_the_keys_scripts_read() {
     }
 }
 
-/// Measured by scripts/score-squad-model.sh on the two-article file (2026-11-27): F1
-/// 51.94 at the stored threshold, HasAns F1 62.31 with answers forced.
-const FLOOR_F1: f64 = 50.9;
-const FLOOR_FORCED_HASANS_F1: f64 = 61.3;
+/// Measured by scripts/score-squad-model.sh on the two-article file (2026-11-28): F1
+/// 53.29 at the stored threshold, HasAns F1 67.50 with answers forced.
+const FLOOR_F1: f64 = 52.2;
+const FLOOR_FORCED_HASANS_F1: f64 = 66.5;
 
 /// The shipped model (assets/models; the README's model card) on the 626 questions of
 /// the two-article dev file, which it was never trained or tuned on. The floors sit a
