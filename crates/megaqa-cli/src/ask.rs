@@ -116,7 +116,17 @@ fn ask_collection(a: AskArgs) -> Result<ExitCode> {
     let hits = library.search(&a.question, a.passages)?;
     let retrieve_ms = t0.elapsed().as_secs_f64() * 1e3;
     if hits.is_empty() {
-        bail!("no passage of the documents shares a word with the question");
+        // Nothing to read is an answer too ("no answer"), not a failure.
+        let why = "no passage of the documents shares a word with the question";
+        if a.json {
+            let out = json!({"answer": "", "document": null, "start": null, "end": null,
+                "probability": null, "null_odds": null, "passage": null, "retrieval_score": null,
+                "sentence": "", "passages": [], "note": why});
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        } else {
+            println!("No answer: {why}.");
+        }
+        return Ok(ExitCode::SUCCESS);
     }
     let texts: Vec<&str> = hits
         .iter()

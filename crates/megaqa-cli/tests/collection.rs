@@ -122,6 +122,17 @@ fn a_question_over_documents_is_answered_from_the_right_one() {
     ]));
     check_answer(&j);
 
+    // A question no document shares a word with: no answer, nothing read.
+    let j = json_of(&mut ask_about(
+        "Zeppelins over Xanadu?",
+        &["--docs", &docs, "--json"],
+    ));
+    assert_eq!(
+        (j["answer"].as_str(), j["passages"].as_array().map(Vec::len)),
+        (Some(""), Some(0)),
+        "{j}"
+    );
+
     // The plain report names the document and lists the passages read.
     let out = ask(&["--index", &index.display().to_string()])
         .output()
