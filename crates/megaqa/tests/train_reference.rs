@@ -149,3 +149,50 @@ fn two_adamw_steps_match_pytorch(device: Device) {
         "zero-gradient parameters moved {worst_noise}"
     );
 }
+
+/// Evaluation during `train --max-seq-len 128 --doc-stride 32` reads windows at that
+/// geometry: it builds its engine from the run's checkpoint, which carries the geometry
+/// (before, it built one at the default 384/128).
+#[test]
+fn evaluation_during_training_reads_windows_at_the_runs_geometry() {
+    let data =
+        Dataset::open(root().join("tests/fixtures/squad/dev-v2.0-two-articles.json")).unwrap();
+    let config = TrainConfig {
+        max_seq_len: 128,
+        doc_stride: 32,
+        max_steps: Some(1),
+        ..TrainConfig::default()
+    };
+    let ckpt = Checkpoint::open(root().join("tests/fixtures/models/megatron-tiny")).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let trainer = Trainer::new(
+        ckpt,
+        Device::flex(),
+        config,
+        &data,
+        "test".into(),
+        out.path(),
+    )
+    .unwrap();
+    let engine = megaqa::Engine::new(
+        trainer.checkpoint().unwrap(),
+        Device::flex(),
+        burn::tensor::DType::F32,
+    )
+    .unwrap();
+    let w = engine.tokenizer.window_config();
+    assert_eq!((w.max_len, w.stride), (128, 32));
+    // And every window the evaluation's engine cuts is at most 128 tokens.
+    let long = data
+        .examples
+        .iter()
+        .max_by_key(|e| e.context.len())
+        .unwrap();
+    let windows = engine
+        .tokenizer
+        .windows(&long.question, &long.context)
+        .unwrap();
+    assert!(windows.len() > 1 && windows.iter().all(|x| x.len() <= 128));
+    let scores = trainer.evaluate(&data).unwrap();
+    assert_eq!(scores["total"], 626);
+}
