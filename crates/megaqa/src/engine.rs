@@ -64,22 +64,13 @@ pub enum Shapes {
 struct Plan {
     /// Per question, its windows.
     windows: Vec<Vec<Window>>,
-    batch_size: usize,
     tokenize_ms: f64,
 }
 
 impl Plan {
-    fn windows(&self) -> usize {
-        self.windows.iter().map(Vec::len).sum()
-    }
-
-    /// The batches to run, in order, each with the windows whose logits it yields.
-    fn batches<'a>(&'a self, engine: &Engine) -> Vec<(Vec<&'a Window>, Batch)> {
-        let flat: Vec<&Window> = self.windows.iter().flatten().collect();
-        engine
-            .batches(&flat, self.batch_size)
-            .map(|(chunk, batch)| (chunk.to_vec(), batch))
-            .collect()
+    /// Every question's windows, in order: what the batches are cut from.
+    fn flat(&self) -> Vec<&Window> {
+        self.windows.iter().flatten().collect()
     }
 }
 
@@ -175,15 +166,16 @@ impl Engine {
         items: &[(&str, &str)],
         batch_size: usize,
     ) -> Result<Vec<Answered>, EngineError> {
-        let plan = self.plan(items, batch_size)?;
+        let plan = self.plan(items)?;
         let t1 = Instant::now();
-        let mut logits = Vec::with_capacity(plan.windows());
-        for (chunk, batch) in plan.batches(self) {
+        let flat = plan.flat();
+        let mut logits = Vec::with_capacity(flat.len());
+        for (chunk, batch) in self.batches(&flat, batch_size) {
             let out = self
                 .model
                 .run(&batch, &self.device)
                 .map_err(EngineError::Run)?;
-            split_logits(&chunk, &out.start, &out.end, batch.seq, &mut logits);
+            split_logits(chunk, &out.start, &out.end, batch.seq, &mut logits);
         }
         Ok(self.finish(items, plan, logits, t1.elapsed().as_secs_f64() * 1e3))
     }
@@ -195,27 +187,27 @@ impl Engine {
         items: &[(&str, &str)],
         batch_size: usize,
     ) -> Result<Vec<Answered>, EngineError> {
-        let plan = self.plan(items, batch_size)?;
+        let plan = self.plan(items)?;
         let t1 = Instant::now();
-        let mut logits = Vec::with_capacity(plan.windows());
-        for (chunk, batch) in plan.batches(self) {
+        let flat = plan.flat();
+        let mut logits = Vec::with_capacity(flat.len());
+        for (chunk, batch) in self.batches(&flat, batch_size) {
             let out = self
                 .model
                 .run_async(&batch, &self.device)
                 .await
                 .map_err(EngineError::Run)?;
-            split_logits(&chunk, &out.start, &out.end, batch.seq, &mut logits);
+            split_logits(chunk, &out.start, &out.end, batch.seq, &mut logits);
         }
         Ok(self.finish(items, plan, logits, t1.elapsed().as_secs_f64() * 1e3))
     }
 
     /// Step one of answering: every question's windows.
-    fn plan(&self, items: &[(&str, &str)], batch_size: usize) -> Result<Plan, EngineError> {
+    fn plan(&self, items: &[(&str, &str)]) -> Result<Plan, EngineError> {
         let t0 = Instant::now();
         let windows = self.tokenizer.windows_many(items)?;
         Ok(Plan {
             windows,
-            batch_size,
             tokenize_ms: t0.elapsed().as_secs_f64() * 1e3,
         })
     }
