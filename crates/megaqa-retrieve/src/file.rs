@@ -71,7 +71,7 @@ impl Library {
                     now: now[..12].into(),
                 });
             }
-            collection.add(&s.name, &s.location, &data)?;
+            collection.add_hashed(&s.name, &s.location, &data, now)?;
         }
         let names: Vec<&str> = collection
             .documents

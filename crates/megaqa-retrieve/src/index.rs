@@ -36,13 +36,24 @@ impl Collection {
         location: &str,
         bytes: &[u8],
     ) -> Result<usize, RetrieveError> {
+        self.add_hashed(name, location, bytes, documents::sha256_hex(bytes))
+    }
+
+    /// [`Collection::add`] for bytes whose sha256 the caller has already computed.
+    pub(crate) fn add_hashed(
+        &mut self,
+        name: &str,
+        location: &str,
+        bytes: &[u8],
+        sha256: String,
+    ) -> Result<usize, RetrieveError> {
         let docs = documents::read(name, bytes)?;
         let n = docs.len();
         let source = self.sources.len() as u32;
         self.sources.push(Source {
             name: name.into(),
             location: location.into(),
-            sha256: documents::sha256_hex(bytes),
+            sha256,
         });
         self.document_source.extend(std::iter::repeat_n(source, n));
         self.documents.extend(docs);
