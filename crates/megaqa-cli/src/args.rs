@@ -46,13 +46,17 @@ pub struct ModelArgs {
     #[arg(long)]
     pub device: Option<DeviceKind>,
     #[command(flatten)]
-    pub windows: WindowArgs,
+    pub defaults: DefaultsArgs,
 }
 
-/// Window geometry: what the model file stores (`megaqa train` saves its own), unless
-/// these say otherwise.
+/// How the model runs: what its file stores (`megaqa train` saves its window geometry
+/// and null threshold), unless these say otherwise.
 #[derive(Args, Clone, Copy, Default)]
-pub struct WindowArgs {
+pub struct DefaultsArgs {
+    /// Answer "" when null_odds is above this (SQuAD v2 threshold). Default: the
+    /// threshold stored in the model by `megaqa train`, else 0.
+    #[arg(long, allow_negative_numbers = true)]
+    pub null_threshold: Option<f64>,
     /// Tokens per window, special tokens included. Default: the model's, else 384.
     #[arg(long)]
     pub max_seq_len: Option<usize>,
@@ -86,10 +90,6 @@ pub struct AskArgs {
     /// How many alternatives to list (the n-best list holds up to 20).
     #[arg(long, default_value_t = 5)]
     pub top_k: usize,
-    /// Answer "" when null_odds is above this (SQuAD v2 threshold). Default: the
-    /// threshold stored in the model by `megaqa train`, else 0.
-    #[arg(long, allow_negative_numbers = true)]
-    pub null_threshold: Option<f64>,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -118,9 +118,6 @@ pub struct PredictArgs {
     /// Windows per network call.
     #[arg(long, default_value_t = 8)]
     pub batch_size: usize,
-    /// Default: the threshold stored in the model by `megaqa train`, else 0.
-    #[arg(long, allow_negative_numbers = true)]
-    pub null_threshold: Option<f64>,
     /// Open-collection evaluation: ignore each question's paragraph and read the passages
     /// BM25 retrieves from these documents instead; also writes retrieval.json.
     #[arg(long, num_args = 1.., conflicts_with = "index")]

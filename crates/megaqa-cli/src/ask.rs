@@ -14,6 +14,9 @@ use crate::docs;
 use crate::shared::{load_engine, open_device, read_text};
 
 pub fn run(a: AskArgs) -> Result<ExitCode> {
+    if a.question.trim().is_empty() {
+        bail!("the question is empty");
+    }
     if !a.docs.is_empty() || a.index.is_some() {
         return ask_collection(a);
     }
@@ -25,14 +28,8 @@ pub fn run(a: AskArgs) -> Result<ExitCode> {
     if context.trim().is_empty() {
         bail!("the passage is empty");
     }
-    if a.question.trim().is_empty() {
-        bail!("the question is empty");
-    }
     let opened = open_device(a.model.device)?;
-    let mut engine = load_engine(&a.model.model, &opened, a.model.windows)?;
-    if let Some(t) = a.null_threshold {
-        engine.decode.null_threshold = t;
-    }
+    let engine = load_engine(&a.model.model, &opened, a.model.defaults)?;
     let answered = engine.ask(&a.question, &context, 8)?;
     let p = &answered.prediction;
     let top: Vec<_> = p.nbest.iter().take(a.top_k).collect();
@@ -98,9 +95,6 @@ pub fn run(a: AskArgs) -> Result<ExitCode> {
 /// One question over documents: BM25 picks `--passages` passages, the reader reads them
 /// in one batch, and the passage whose answer beats its null score by most answers.
 fn ask_collection(a: AskArgs) -> Result<ExitCode> {
-    if a.question.trim().is_empty() {
-        bail!("the question is empty");
-    }
     if a.passages == 0 {
         bail!("--passages must be at least 1");
     }
@@ -108,10 +102,7 @@ fn ask_collection(a: AskArgs) -> Result<ExitCode> {
     let library = docs::open(&a.docs, a.index.as_deref())?;
     let open_ms = t_open.elapsed().as_secs_f64() * 1e3;
     let opened = open_device(a.model.device)?;
-    let mut engine = load_engine(&a.model.model, &opened, a.model.windows)?;
-    if let Some(t) = a.null_threshold {
-        engine.decode.null_threshold = t;
-    }
+    let engine = load_engine(&a.model.model, &opened, a.model.defaults)?;
     let t0 = Instant::now();
     let hits = library.search(&a.question, a.passages)?;
     let retrieve_ms = t0.elapsed().as_secs_f64() * 1e3;

@@ -11,8 +11,8 @@ use megaqa::{QuestionResult, ResultsFile};
 
 use megaqa::model::device::DeviceKind;
 
+use crate::args::DefaultsArgs;
 use crate::args::ParityArgs;
-use crate::args::WindowArgs;
 use crate::shared::{load_engine, open_device, read_text, write_atomic};
 
 /// One question to run: (SQuAD id, question, passage).
@@ -20,7 +20,7 @@ type Item = (Option<String>, String, String);
 
 fn run_device(a: &ParityArgs, items: &[Item], device: DeviceKind) -> Result<ResultsFile> {
     let opened = open_device(Some(device))?;
-    let engine = load_engine(&a.model, &opened, WindowArgs::default())?;
+    let engine = load_engine(&a.model, &opened, DefaultsArgs::default())?;
     let mut results = Vec::with_capacity(items.len());
     for chunk in items.chunks(a.batch_size.max(1) * 4) {
         let pairs: Vec<(&str, &str)> = chunk

@@ -19,10 +19,7 @@ pub fn run(a: PredictArgs) -> Result<ExitCode> {
         .then(|| docs::open(&a.docs, a.index.as_deref()))
         .transpose()?;
     let opened = open_device(a.model.device)?;
-    let mut engine = load_engine(&a.model.model, &opened, a.model.windows)?;
-    if let Some(t) = a.null_threshold {
-        engine.decode.null_threshold = t;
-    }
+    let engine = load_engine(&a.model.model, &opened, a.model.defaults)?;
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("{}: cannot create", a.out.display()))?;
 

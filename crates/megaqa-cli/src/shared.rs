@@ -8,7 +8,7 @@ use megaqa::Engine;
 use megaqa::model::Checkpoint;
 use megaqa::model::device::{self, DeviceKind, Opened};
 
-use crate::args::WindowArgs;
+use crate::args::DefaultsArgs;
 
 /// Opens the named device, or the best available one, and says which on stderr.
 pub fn open_device(kind: Option<DeviceKind>) -> Result<Opened> {
@@ -26,12 +26,14 @@ pub fn open_device(kind: Option<DeviceKind>) -> Result<Opened> {
     Ok(opened)
 }
 
-pub fn load_engine(path: &Path, opened: &Opened, windows: WindowArgs) -> Result<Engine> {
+/// The engine for the model at `path`, running as its file says unless `overrides` say
+/// otherwise.
+pub fn load_engine(path: &Path, opened: &Opened, overrides: DefaultsArgs) -> Result<Engine> {
     if !path.exists() {
         bail!("{}: no such file or directory", path.display());
     }
     let mut ckpt = Checkpoint::open(path)?;
-    if let Some(n) = windows.max_seq_len {
+    if let Some(n) = overrides.max_seq_len {
         let most = ckpt.config.max_position_embeddings;
         if n > most {
             bail!(
@@ -41,8 +43,11 @@ pub fn load_engine(path: &Path, opened: &Opened, windows: WindowArgs) -> Result<
         }
         ckpt.defaults.max_seq_len = Some(n);
     }
-    if let Some(n) = windows.doc_stride {
+    if let Some(n) = overrides.doc_stride {
         ckpt.defaults.doc_stride = Some(n);
+    }
+    if let Some(t) = overrides.null_threshold {
+        ckpt.defaults.null_threshold = Some(t);
     }
     if !ckpt.has_qa_head() {
         eprintln!(
