@@ -53,8 +53,10 @@ out = sys.argv[1]
 ev, ev_forced, two, two_forced = (json.loads(x) for x in sys.argv[2:6])
 import os
 meta = json.load(open(f"{out}/data/summary.json"))
-if os.path.exists(f"{out}/data2/summary.json"):  # the CPU recipe's second stage
+if os.path.exists(f"{out}/data2/summary.json"):  # the CPU recipe's later stages
     meta = {"stage1": meta, "stage2": json.load(open(f"{out}/data2/summary.json"))}
+    if os.path.exists(f"{out}/data3/summary.json"):
+        meta["stage3"] = json.load(open(f"{out}/data3/summary.json"))
 agree = json.load(open(f"{out}/f16-vs-f32.json"))
 result = {
     "data": meta,

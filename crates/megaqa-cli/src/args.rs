@@ -254,7 +254,9 @@ pub struct TrainArgs {
     /// Clip the global gradient norm to this (0: no clipping).
     #[arg(long, default_value_t = 1.0)]
     pub max_grad_norm: f64,
-    /// Stop after this many updates (overrides --epochs).
+    /// Stop after this many updates (overrides --epochs). 0: no update; the model
+    /// only gets its null threshold from --holdout-articles and is saved (a model
+    /// trained elsewhere on this run's data, calibrated the way a run is).
     #[arg(long)]
     pub max_steps: Option<u64>,
     #[arg(long, default_value_t = 384)]
@@ -291,4 +293,9 @@ pub struct TrainArgs {
     /// Continue the run saved in --out (with its saved settings).
     #[arg(long)]
     pub resume: bool,
+    /// Write the run's labelled windows, update order, learning rates and initial QA
+    /// head to this safetensors file and train nothing (for the PyTorch recipe in
+    /// tests/reference/train_squad_reference.py).
+    #[arg(long, conflicts_with = "resume")]
+    pub export: Option<PathBuf>,
 }

@@ -136,7 +136,7 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
             // Built (data checked, windows made) before anything is written.
             let trainer =
                 Trainer::new(ckpt, opened.device.clone(), config, &train, digest, &a.out);
-            if trainer.is_ok() {
+            if trainer.is_ok() && a.export.is_none() {
                 std::fs::create_dir_all(&a.out)
                     .with_context(|| format!("{}: cannot create", a.out.display()))?;
                 let _ = std::fs::remove_file(a.out.join(METRICS));
@@ -147,6 +147,17 @@ pub fn run(a: TrainArgs) -> Result<ExitCode> {
     .map_err(anyhow::Error::msg)?;
 
     let total = trainer.total_steps();
+    if let Some(path) = &a.export {
+        trainer.export(path).map_err(anyhow::Error::msg)?;
+        eprintln!(
+            "megaqa: wrote {} windows and {total} updates of {}x{} windows to {}; nothing trained",
+            trainer.features.len(),
+            trainer.config.batch_size,
+            trainer.config.grad_accum,
+            path.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     eprintln!(
         "megaqa: {} questions -> {} windows; {} updates of {}x{} windows ({} per epoch), precision {:?}, on {}",
         train.examples.len(),

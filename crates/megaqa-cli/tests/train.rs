@@ -403,6 +403,50 @@ fn the_threshold_chosen_on_held_out_articles_and_the_geometry_travel_with_the_mo
     assert!(forced.as_object().unwrap().values().all(|t| t != ""));
 }
 
+/// `--max-steps 0` (a model trained elsewhere on the run's data, e.g. by the PyTorch
+/// recipe): no update, the weights saved as they came, with the null threshold chosen
+/// on the held-out articles and the run's geometry.
+#[test]
+fn max_steps_zero_only_calibrates_the_null_threshold() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = root().join("tests/fixtures/squad/dev-v2.0-two-articles.json");
+    let out = tmp.path().join("calibrated");
+    let run = train(&data.display().to_string(), &out)
+        .args(["--holdout-articles", "1", "--negatives", "0.5"])
+        .args([
+            "--max-seq-len",
+            "256",
+            "--doc-stride",
+            "64",
+            "--max-steps",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    let m = metrics(&out);
+    let held: Vec<&Value> = m.iter().filter(|v| v["set"] == "holdout").collect();
+    assert_eq!(held.len(), 1, "{m:?}");
+    assert!(
+        m.iter().all(|v| v.get("loss").is_none()),
+        "no update: {m:?}"
+    );
+    let got = Checkpoint::open(&out).unwrap();
+    assert_eq!(
+        got.defaults.null_threshold,
+        held[0]["best_null_threshold"].as_f64()
+    );
+    assert_eq!(
+        (got.defaults.max_seq_len, got.defaults.doc_stride),
+        (Some(256), Some(64))
+    );
+    let before = Checkpoint::open(tiny()).unwrap();
+    for (name, w) in &before.weights {
+        assert_eq!(got.weights[name].to_f32(), w.to_f32(), "{name} changed");
+    }
+}
+
 #[test]
 fn mixed_precision_trains_with_loss_scaling() {
     let tmp = tempfile::tempdir().unwrap();

@@ -82,6 +82,8 @@ fn two_adamw_steps_match_pytorch(device: Device) {
         );
     }
 
+    export_holds_the_run(&trainer, windows);
+
     // Two updates on the reference's batches, in its order.
     for (k, step) in reference["steps"].as_array().unwrap().iter().enumerate() {
         let batch: Vec<usize> = (k * 4..k * 4 + 4).collect();
@@ -148,6 +150,91 @@ fn two_adamw_steps_match_pytorch(device: Device) {
         worst_noise <= 2.0 * 2.0 * 1e-3,
         "zero-gradient parameters moved {worst_noise}"
     );
+}
+
+/// `megaqa train --export` (what the PyTorch recipe in
+/// tests/reference/train_squad_reference.py trains on) holds run_qa's windows and
+/// labels, every window once per epoch in the run's micro-batches, the run's
+/// learning-rate schedule and its initial QA head.
+fn export_holds_the_run(trainer: &Trainer, windows: &[Value]) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("windows.safetensors");
+    trainer.export(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let ints = |name: &str| -> Vec<i64> {
+        let t = file.tensor(name).unwrap();
+        match t.dtype() {
+            safetensors::Dtype::I32 => t
+                .data()
+                .chunks(4)
+                .map(|b| i32::from_le_bytes(b.try_into().unwrap()) as i64)
+                .collect(),
+            safetensors::Dtype::I64 => t
+                .data()
+                .chunks(8)
+                .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+                .collect(),
+            safetensors::Dtype::U8 => t.data().iter().map(|&b| b as i64).collect(),
+            d => panic!("{name}: {d:?}"),
+        }
+    };
+    let (ids, types, offsets) = (ints("ids"), ints("types"), ints("offsets"));
+    let (starts, ends) = (ints("starts"), ints("ends"));
+    assert_eq!(offsets.len(), windows.len() + 1);
+    for (i, w) in windows.iter().enumerate() {
+        let (lo, hi) = (offsets[i] as usize, offsets[i + 1] as usize);
+        let want = |k: &str| -> Vec<i64> { serde_json::from_value(w[k].clone()).unwrap() };
+        assert_eq!(ids[lo..hi], want("ids")[..], "window {i} ids");
+        assert_eq!(types[lo..hi], want("types")[..], "window {i} types");
+        assert_eq!(
+            (starts[i], ends[i]),
+            (w["start"].as_i64().unwrap(), w["end"].as_i64().unwrap())
+        );
+    }
+    let steps = trainer.total_steps() as usize;
+    let sizes = ints("micro_batch_sizes");
+    assert_eq!(sizes.len(), steps * trainer.config.grad_accum);
+    let mut order = ints("order");
+    assert_eq!(order.len() as i64, sizes.iter().sum::<i64>());
+    // max_steps 2 of batch 4 over 8 windows: one epoch, each window once.
+    order.sort();
+    assert_eq!(order, (0..windows.len() as i64).collect::<Vec<_>>());
+    let lr: Vec<f64> = file
+        .tensor("lr")
+        .unwrap()
+        .data()
+        .chunks(8)
+        .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    assert_eq!(
+        lr,
+        vec![1e-3, 5e-4],
+        "linear decay from 1e-3 over 2 updates, no warmup"
+    );
+    let head = file.tensor("qa.weight").unwrap();
+    let got: Vec<f32> = head
+        .data()
+        .chunks(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    assert_eq!(head.shape(), [2, trainer.model.config.hidden_size]);
+    assert_eq!(
+        got,
+        trainer.model.to_weights().unwrap()["qa.weight"]
+            .to_f32()
+            .unwrap()
+    );
+    let config: Value = serde_json::from_str(
+        &safetensors::SafeTensors::read_metadata(&bytes)
+            .unwrap()
+            .1
+            .metadata()
+            .as_ref()
+            .unwrap()["megaqa.train_config"],
+    )
+    .unwrap();
+    assert_eq!(config["batch_size"], 4);
 }
 
 /// Evaluation during `train --max-seq-len 128 --doc-stride 32` reads windows at that

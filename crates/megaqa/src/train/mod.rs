@@ -4,6 +4,7 @@
 //! (16-bit compute with f32 master weights and dynamic loss scaling), and
 //! checkpoints that a killed run resumes from exactly.
 
+pub mod export;
 pub mod optim;
 pub mod plot;
 pub mod state;
@@ -586,6 +587,17 @@ impl Trainer {
         let spe = self.steps_per_epoch();
         let (mut loss_acc, mut n_acc, mut windows_acc) = (0.0, 0u64, 0usize);
         let mut since = Instant::now();
+        if total == 0 {
+            // `--max-steps 0`: no update; the model as it is gets its null threshold
+            // from the held-out articles and is saved (a model trained elsewhere on
+            // this run's data, calibrated the same way).
+            self.evaluate_round(eval, on)?;
+            self.save()?;
+            return on(&Event::Saved {
+                step: self.step,
+                dir: self.out.clone(),
+            });
+        }
         while self.step < total {
             let (loss, norm, windows, updated) = self.update()?;
             loss_acc += loss;
@@ -611,26 +623,7 @@ impl Trainer {
                 since = Instant::now();
             }
             if self.step.is_multiple_of(spe) || self.step == total {
-                // The threshold first, so that the evaluation below decodes with it.
-                let holdout = self.holdout.take();
-                for (set, data) in [("holdout", holdout.as_ref()), ("eval", eval)] {
-                    let Some(data) = data else { continue };
-                    let t0 = Instant::now();
-                    let scores = self.evaluate(data)?;
-                    if set == "holdout" {
-                        self.null_threshold = scores
-                            .get("best_null_threshold")
-                            .and_then(serde_json::Value::as_f64);
-                    }
-                    on(&Event::Eval {
-                        set,
-                        epoch: self.step as f64 / spe as f64,
-                        step: self.step,
-                        seconds: t0.elapsed().as_secs_f64(),
-                        scores,
-                    })?;
-                }
-                self.holdout = holdout;
+                self.evaluate_round(eval, on)?;
                 since = Instant::now();
             }
             if self.step.is_multiple_of(self.config.save_every) || self.step == total {
@@ -642,6 +635,36 @@ impl Trainer {
                 since = Instant::now();
             }
         }
+        Ok(())
+    }
+
+    /// Chooses the null threshold on the held-out articles (first, so that the
+    /// evaluation decodes with it), then scores `eval`, reporting both.
+    fn evaluate_round(
+        &mut self,
+        eval: Option<&Dataset>,
+        on: &mut dyn FnMut(&Event) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let spe = self.steps_per_epoch();
+        let holdout = self.holdout.take();
+        for (set, data) in [("holdout", holdout.as_ref()), ("eval", eval)] {
+            let Some(data) = data else { continue };
+            let t0 = Instant::now();
+            let scores = self.evaluate(data)?;
+            if set == "holdout" {
+                self.null_threshold = scores
+                    .get("best_null_threshold")
+                    .and_then(serde_json::Value::as_f64);
+            }
+            on(&Event::Eval {
+                set,
+                epoch: self.step as f64 / spe as f64,
+                step: self.step,
+                seconds: t0.elapsed().as_secs_f64(),
+                scores,
+            })?;
+        }
+        self.holdout = holdout;
         Ok(())
     }
 }
