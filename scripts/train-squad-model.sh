@@ -50,6 +50,7 @@ pytorch_stage() {
   local flags=(--holdout-articles 2 --negatives 0.5 --max-seq-len 256 --doc-stride 64 --seed "$seed")
   [ -f "$data/windows.safetensors" ] || "$M" train --model "$start" --train "$data/train.json" --out "$run" \
     "${flags[@]}" --group-by-length --weight-decay 0.01 "$@" --export "$data/windows.safetensors"
+  [ -n "${EXPORT_ONLY:-}" ] && return
   [ -f "$data/trained/model.safetensors" ] || "$PY" $R train --start "$start" --export "$data/windows.safetensors" \
     --out "$data/trained" ${PRECISION:+--precision "$PRECISION"}
   calibration_file "$data/train.json" "$data/calibrate.json"
@@ -64,6 +65,7 @@ if [ -n "${GPU:-}" ]; then
   [ -f "$OUT/gpu/start/model.safetensors" ] || "$PY" $R start --base "$MINILM" --out "$OUT/gpu/start"
   PRECISION=bf16 pytorch_stage "$OUT/gpu/start" "$OUT/gpu" "$OUT/gpu/run" 42 \
     --batch-size 32 --lr 1e-4 --warmup-ratio 0.1 --dropout 0.1 --epochs 3
+  [ -n "${EXPORT_ONLY:-}" ] && exit 0  # scripts/device-prepare.sh takes it from here
   mkdir -p "$OUT/data" && cp "$OUT/gpu/eval.json" "$OUT/gpu/summary.json" "$OUT/data/"
   bash scripts/score-squad-model.sh "$OUT/gpu/run" "$OUT"
   exit
