@@ -21,8 +21,10 @@ Two commands:
          learning-rate schedule as `megaqa train --max-steps/--epochs` would for the same
          data (an epoch's order does not depend on how many follow). --budget-s: the most
          seconds the run may take; it times a few updates first and takes as many whole
-         epochs as fit. Writes metrics.jsonl (megaqa's schema), model.safetensors (f16,
-         HF names) with config.json and the tokenizer files, and summary.json.
+         epochs as fit. Writes metrics.jsonl (megaqa's schema), loss.svg, model.safetensors
+         (f16, HF names) with config.json and the tokenizer files, and summary.json.
+
+  plot   --metrics FILE --out FILE.svg [--title T]: the loss curve of a metrics.jsonl.
 """
 import argparse
 import json
@@ -92,6 +94,29 @@ def start(a):
         if (like / f).exists():
             shutil.copy(like / f, out / f)
     print(json.dumps({"start": str(out), "tensors": len(tensors), "seed": a.seed}))
+
+
+def loss_svg(metrics_path, svg_path, title):
+    """The loss curve of a metrics.jsonl as a small SVG (as `megaqa train` draws its own)."""
+    pts = [(v["step"], v["loss"]) for v in map(json.loads, open(metrics_path)) if "loss" in v]
+    if not pts:
+        return
+    w, h, m = 640, 360, 48
+    x0, x1 = pts[0][0], max(pts[-1][0], pts[0][0] + 1)
+    y1 = max(p[1] for p in pts) * 1.05
+    sx = lambda x: m + (x - x0) / (x1 - x0) * (w - 2 * m)
+    sy = lambda y: h - m - y / y1 * (h - 2 * m)
+    line = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts)
+    ticks = "".join(f'<text x="{m - 6}" y="{sy(y1 * k / 4) + 4:.1f}" text-anchor="end">{y1 * k / 4:.2f}</text>'
+                    for k in range(5))
+    Path(svg_path).write_text(
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="11">'
+        f'<rect width="{w}" height="{h}" fill="white"/><text x="{w / 2}" y="20" text-anchor="middle">{title}</text>'
+        f'<line x1="{m}" y1="{h - m}" x2="{w - m}" y2="{h - m}" stroke="black"/>'
+        f'<line x1="{m}" y1="{m}" x2="{m}" y2="{h - m}" stroke="black"/>{ticks}'
+        f'<text x="{m}" y="{h - m + 16}">{x0}</text><text x="{w - m}" y="{h - m + 16}" text-anchor="end">{x1}</text>'
+        f'<text x="{w / 2}" y="{h - 10}" text-anchor="middle">update</text>'
+        f'<polyline fill="none" stroke="steelblue" stroke-width="1.5" points="{line}"/></svg>\n')
 
 
 def linear_schedule(base, step, warmup, total):
@@ -269,6 +294,7 @@ def train(a):
                "train_s": round(train_s, 1), "windows_per_s": round(trained / train_s, 1),
                "hard_stop": stopped is not None, "lr": cfg["lr"], "batch": batch, "grad_accum": accum, "warmup_updates": warm}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    loss_svg(out / "metrics.jsonl", out / "loss.svg", f"train_squad_reference.py ({a.precision}): {Path(a.export).name}")
     print(json.dumps(summary))
 
 
@@ -292,7 +318,13 @@ def main():
     t.add_argument("--budget-s", type=float)
     t.add_argument("--hard-stop-s", type=float, help="stop (and save) whatever the schedule once this many seconds passed")
     t.add_argument("--log-every", type=int, default=10)
+    p = sub.add_parser("plot", help="loss.svg from a metrics.jsonl")
+    p.add_argument("--metrics", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--title", default="loss")
     a = ap.parse_args()
+    if a.cmd == "plot":
+        return loss_svg(a.metrics, a.out, a.title)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     (start if a.cmd == "start" else train)(a)
 

@@ -2,12 +2,10 @@
 //! `checkpoint::names`), for visitors that need names: export to a checkpoint,
 //! and the optimizer, whose state is saved and resumed by name.
 
-use std::sync::Arc;
-
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
 
-use crate::checkpoint::{DType, RawTensor, Weights};
+use crate::checkpoint::{RawTensor, Weights};
 use crate::network::QaModel;
 
 /// The module path of the parameter being visited, as Burn's visitors announce it
@@ -105,10 +103,7 @@ impl ModuleVisitor for Exporter {
         } else {
             values
         };
-        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        let raw = RawTensor::view(DType::F32, shape, Arc::new(bytes), 0)
-            .expect("the buffer holds exactly the tensor");
-        self.out.insert(name, raw);
+        self.out.insert(name, RawTensor::from_f32(shape, &values));
     }
 }
 

@@ -198,36 +198,28 @@ impl Checkpoint {
             };
             metadata.insert("megaqa.tokenizer".to_string(), tok.to_string());
         }
-        // (name, dtype, shape, little-endian bytes) for the serializer's views.
-        let mut data: Vec<(String, ::safetensors::Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
-        for (name, t) in &self.weights {
-            let values = t.to_f32().unwrap_or_default();
-            let (dtype, bytes) = if f16 {
-                (
-                    ::safetensors::Dtype::F16,
-                    values
-                        .iter()
-                        .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
-                        .collect(),
-                )
-            } else {
-                (
-                    ::safetensors::Dtype::F32,
-                    values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-                )
-            };
-            data.push((name.clone(), dtype, t.shape.clone(), bytes));
-        }
-        let views: Vec<(String, ::safetensors::tensor::TensorView<'_>)> = data
+        let data: Vec<safetensors::Entry> = self
+            .weights
             .iter()
-            .map(|(n, d, s, b)| {
-                ::safetensors::tensor::TensorView::new(*d, s.clone(), b)
-                    .map(|v| (n.clone(), v))
-                    .map_err(|e| LoadError::invalid(&self.origin, e.to_string()))
+            .map(|(name, t)| {
+                let values = t.to_f32().unwrap_or_default();
+                let (dtype, bytes) = if f16 {
+                    let halves: Vec<half::f16> =
+                        values.iter().map(|&v| half::f16::from_f32(v)).collect();
+                    (
+                        ::safetensors::Dtype::F16,
+                        safetensors::le_bytes(&halves, half::f16::to_le_bytes),
+                    )
+                } else {
+                    (
+                        ::safetensors::Dtype::F32,
+                        safetensors::le_bytes(&values, f32::to_le_bytes),
+                    )
+                };
+                (name.clone(), dtype, t.shape.clone(), bytes)
             })
-            .collect::<Result<_, _>>()?;
-        ::safetensors::serialize(views, Some(metadata))
-            .map_err(|e| LoadError::invalid(&self.origin, e.to_string()))
+            .collect();
+        safetensors::write(&data, metadata).map_err(|e| LoadError::invalid(&self.origin, e))
     }
 }
 

@@ -1,4 +1,5 @@
-//! safetensors files, read in place from a shared buffer.
+//! safetensors files, read in place from a shared buffer, and written from
+//! (name, dtype, shape, bytes) entries: megaqa's one reader and one writer.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -46,4 +47,28 @@ pub fn read(buffer: Arc<Vec<u8>>) -> Result<SafetensorsFile, String> {
         .into_iter()
         .collect();
     Ok(SafetensorsFile { tensors, metadata })
+}
+
+/// Values as little-endian bytes (`le_bytes(&v, f32::to_le_bytes)`).
+pub fn le_bytes<T: Copy, const N: usize>(values: &[T], to: impl Fn(T) -> [u8; N]) -> Vec<u8> {
+    values.iter().flat_map(|&v| to(v)).collect()
+}
+
+/// One tensor to write: its name, dtype, shape and little-endian bytes.
+pub type Entry = (String, Dtype, Vec<usize>, Vec<u8>);
+
+/// A safetensors file of `entries` with `metadata` in its header.
+pub fn write(
+    entries: &[Entry],
+    metadata: std::collections::HashMap<String, String>,
+) -> Result<Vec<u8>, String> {
+    let views = entries
+        .iter()
+        .map(|(name, dtype, shape, bytes)| {
+            safetensors::tensor::TensorView::new(*dtype, shape.clone(), bytes)
+                .map(|v| (name.clone(), v))
+                .map_err(|e| format!("{name}: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    safetensors::serialize(views, Some(metadata)).map_err(|e| e.to_string())
 }

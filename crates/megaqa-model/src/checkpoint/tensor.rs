@@ -67,7 +67,7 @@ impl RawTensor {
 
     /// An f32 tensor that owns its values.
     pub fn from_f32(shape: Vec<usize>, values: &[f32]) -> Self {
-        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let bytes = super::safetensors::le_bytes(values, f32::to_le_bytes);
         Self {
             dtype: DType::F32,
             shape,

@@ -17,14 +17,11 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use megaqa_model::checkpoint::safetensors::{Entry, le_bytes, write};
 use megaqa_text::output::write_atomic;
 use safetensors::Dtype;
 
 use super::Trainer;
-
-fn le_bytes<T: Copy, const N: usize>(values: &[T], to: impl Fn(T) -> [u8; N]) -> Vec<u8> {
-    values.iter().flat_map(|&v| to(v)).collect()
-}
 
 impl Trainer {
     /// Writes the run's windows, update order, learning rates and initial QA head to
@@ -47,7 +44,7 @@ impl Trainer {
             lr.push(self.lr_at(step));
         }
         let weights = self.model.to_weights()?;
-        let mut tensors: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = vec![
+        let mut tensors: Vec<Entry> = vec![
             (
                 "ids".into(),
                 Dtype::I32,
@@ -108,15 +105,7 @@ impl Trainer {
         }
         let config = serde_json::to_string(&self.config).map_err(|e| e.to_string())?;
         let meta = HashMap::from([("megaqa.train_config".to_string(), config)]);
-        let views = tensors
-            .iter()
-            .map(|(n, d, s, b)| {
-                safetensors::tensor::TensorView::new(*d, s.clone(), b)
-                    .map(|v| (n.clone(), v))
-                    .map_err(|e| format!("{n}: {e}"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| e.to_string())?;
+        let bytes = write(&tensors, meta)?;
         write_atomic(path, &bytes).map_err(|e| format!("{}: {e}", path.display()))
     }
 }

@@ -55,8 +55,8 @@ pub fn save(
 ) -> Result<(), String> {
     let io = |path: &Path, e: std::io::Error| format!("{}: {e}", path.display());
     let state_json = serde_json::to_string(state).map_err(|e| e.to_string())?;
-    // Moments as (name, f32 bytes, len).
-    let mut data: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    // Moments, flat f32.
+    let mut data: Vec<safetensors::Entry> = Vec::new();
     for (name, Moments { m, v }) in &optim.moments {
         for (kind, t) in [("m", m), ("v", v)] {
             let values = t
@@ -65,20 +65,17 @@ pub fn save(
                 .convert::<f32>()
                 .try_into_vec::<f32>()
                 .map_err(|e| format!("reading optimizer state of {name}: {e:?}"))?;
-            let bytes = values.iter().flat_map(|x| x.to_le_bytes()).collect();
-            data.push((format!("{kind}.{name}"), vec![values.len()], bytes));
+            let bytes = safetensors::le_bytes(&values, f32::to_le_bytes);
+            data.push((
+                format!("{kind}.{name}"),
+                ::safetensors::Dtype::F32,
+                vec![values.len()],
+                bytes,
+            ));
         }
     }
-    let views = data
-        .iter()
-        .map(|(n, shape, b)| {
-            ::safetensors::tensor::TensorView::new(::safetensors::Dtype::F32, shape.clone(), b)
-                .map(|v| (n.clone(), v))
-                .map_err(|e| e.to_string())
-        })
-        .collect::<Result<Vec<_>, _>>()?;
     let meta = std::collections::HashMap::from([(STATE_KEY.to_string(), state_json)]);
-    let bytes = ::safetensors::serialize(views, Some(meta)).map_err(|e| e.to_string())?;
+    let bytes = safetensors::write(&data, meta)?;
     let opt_path = optimizer_file(dir, state.step);
     write_atomic(&opt_path, &bytes).map_err(|e| io(&opt_path, e))?;
 
