@@ -37,6 +37,36 @@ pub enum Command {
     Train(TrainArgs),
 }
 
+/// Numeric precision of inference: the dtype of the network's weights and compute
+/// (a model file's dtype is only how it is stored).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Compute {
+    #[default]
+    F32,
+    F16,
+    Bf16,
+}
+
+impl Compute {
+    pub fn dtype(self) -> burn::tensor::DType {
+        match self {
+            Compute::F32 => burn::tensor::DType::F32,
+            Compute::F16 => burn::tensor::DType::F16,
+            Compute::Bf16 => burn::tensor::DType::BF16,
+        }
+    }
+}
+
+impl std::fmt::Display for Compute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Compute::F32 => "f32",
+            Compute::F16 => "f16",
+            Compute::Bf16 => "bf16",
+        })
+    }
+}
+
 #[derive(Args, Clone)]
 pub struct ModelArgs {
     /// A Hugging Face directory, a .nemo archive, or a file made by `megaqa convert`.
@@ -45,6 +75,9 @@ pub struct ModelArgs {
     /// cpu, wgpu, or cuda (where built with it). Default: the best one available.
     #[arg(long)]
     pub device: Option<DeviceKind>,
+    /// Weights and compute in f32, f16 or bf16 (a device without it says so).
+    #[arg(long, value_enum, default_value_t = Compute::F32)]
+    pub precision: Compute,
     #[command(flatten)]
     pub defaults: DefaultsArgs,
 }
@@ -170,6 +203,13 @@ pub struct ParityArgs {
     pub export: Option<PathBuf>,
     #[arg(long, default_value_t = 8)]
     pub batch_size: usize,
+    /// Device A's weights and compute: f32, f16 or bf16.
+    #[arg(long, value_enum, default_value_t = Compute::F32)]
+    pub precision: Compute,
+    /// Device B's (default: --precision): `--device-a cpu --precision f16 --device-b cpu
+    /// --precision-b f32` measures what 16 bits change.
+    #[arg(long, value_enum)]
+    pub precision_b: Option<Compute>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -186,6 +226,14 @@ pub struct ConvertArgs {
     pub out: PathBuf,
     #[arg(long, value_enum, default_value = "f32")]
     pub dtype: DtypeArg,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BenchPrecision {
+    F32,
+    F16,
+    Bf16,
+    Mixed,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -213,9 +261,9 @@ pub struct BenchArgs {
     /// Time training updates (forward, backward, AdamW) instead of inference.
     #[arg(long)]
     pub train: bool,
-    /// With --train: f32, f16 or mixed.
-    #[arg(long, default_value = "f32")]
-    pub precision: Precision,
+    /// Inference: f32, f16 or bf16. With --train: f32, f16 or mixed.
+    #[arg(long, value_enum, default_value_t = BenchPrecision::F32)]
+    pub precision: BenchPrecision,
     #[arg(long)]
     pub json: bool,
 }

@@ -29,7 +29,7 @@ pub fn run(a: AskArgs) -> Result<ExitCode> {
         bail!("the passage is empty");
     }
     let opened = open_device(a.model.device)?;
-    let engine = load_engine(&a.model.model, &opened, a.model.defaults)?;
+    let engine = load_engine(&a.model.model, &opened, a.model.defaults, a.model.precision)?;
     let answered = engine.ask(&a.question, &context, 8)?;
     let p = &answered.prediction;
     let top: Vec<_> = p.nbest.iter().take(a.top_k).collect();
@@ -102,7 +102,7 @@ fn ask_collection(a: AskArgs) -> Result<ExitCode> {
     let library = docs::open(&a.docs, a.index.as_deref())?;
     let open_ms = t_open.elapsed().as_secs_f64() * 1e3;
     let opened = open_device(a.model.device)?;
-    let engine = load_engine(&a.model.model, &opened, a.model.defaults)?;
+    let engine = load_engine(&a.model.model, &opened, a.model.defaults, a.model.precision)?;
     let t0 = Instant::now();
     let hits = library.search(&a.question, a.passages)?;
     let retrieve_ms = t0.elapsed().as_secs_f64() * 1e3;

@@ -6,22 +6,51 @@ use std::time::Instant;
 use anyhow::Result;
 use burn::tensor::{DType, Device};
 use megaqa::model::{Batch, Checkpoint, ModelConfig, QaModel};
-use megaqa::train::{LabelledBatch, TrainConfig, Trainer};
+use megaqa::train::{LabelledBatch, Precision, TrainConfig, Trainer};
 use serde_json::json;
 
-use crate::args::{BenchArgs, RandomPreset};
-use crate::shared::{open_device, peak_rss_mb};
+use crate::args::{BenchArgs, BenchPrecision, Compute, RandomPreset};
+use crate::shared::{compute_dtype, open_device, peak_rss_mb};
+
+/// Training's precision for `--train`, or inference's dtype.
+enum Mode {
+    Train(Precision),
+    Infer(Compute),
+}
+
+fn mode(a: &BenchArgs) -> Result<Mode> {
+    Ok(match (a.train, a.precision) {
+        (true, BenchPrecision::F32) => Mode::Train(Precision::F32),
+        (true, BenchPrecision::F16) => Mode::Train(Precision::F16),
+        (true, BenchPrecision::Mixed) => Mode::Train(Precision::Mixed),
+        (true, BenchPrecision::Bf16) => {
+            anyhow::bail!("--precision bf16: training takes f32, f16 or mixed")
+        }
+        (false, BenchPrecision::F32) => Mode::Infer(Compute::F32),
+        (false, BenchPrecision::F16) => Mode::Infer(Compute::F16),
+        (false, BenchPrecision::Bf16) => Mode::Infer(Compute::Bf16),
+        (false, BenchPrecision::Mixed) => {
+            anyhow::bail!("--precision mixed is for --train; inference takes f32, f16 or bf16")
+        }
+    })
+}
 
 pub fn run(a: BenchArgs) -> Result<ExitCode> {
+    let mode = mode(&a)?;
     let opened = open_device(a.device)?;
+    // Training keeps f32 master weights (its compute dtype is the trainer's business).
+    let dtype = match mode {
+        Mode::Infer(p) => compute_dtype(&opened, p)?,
+        Mode::Train(_) => DType::F32,
+    };
     let t0 = Instant::now();
     let model = match (&a.model, a.random) {
         (_, Some(RandomPreset::Megatron345m)) => {
-            QaModel::random(&ModelConfig::megatron_345m(), &opened.device, DType::F32, 7)
+            QaModel::random(&ModelConfig::megatron_345m(), &opened.device, dtype, 7)
         }
         (Some(path), None) => {
             let ckpt = Checkpoint::open(path)?;
-            QaModel::from_weights(&ckpt.config, ckpt.weights, &opened.device, DType::F32)
+            QaModel::from_weights(&ckpt.config, ckpt.weights, &opened.device, dtype)
         }
         (None, None) => anyhow::bail!("give --model PATH or --random megatron-345m"),
     };
@@ -36,8 +65,8 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     }
     let (b, s) = (a.batch_size.max(1), a.seq_len);
     let batch = Batch::synthetic(b, s, cfg.vocab_size.min(30522));
-    let times = if a.train {
-        time_training(model, &opened.device, batch, &a)?
+    let times = if let Mode::Train(precision) = mode {
+        time_training(model, &opened.device, batch, precision, a.runs)?
     } else {
         model
             .run(&batch, &opened.device)
@@ -65,7 +94,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         "windows_per_s": b as f64 / median,
         "tokens_per_s": (b * s) as f64 / median,
         "ms_per_batch": median * 1e3,
-        "precision": if a.train { a.precision.to_string() } else { "f32".into() },
+        "precision": precision_name(&mode),
         "peak_rss_mb": peak_rss_mb(),
     });
     if a.json {
@@ -73,7 +102,9 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     } else {
         println!("device        {}", opened.name);
         if a.train {
-            println!("mode          training updates ({})", a.precision);
+            println!("mode          training updates ({})", precision_name(&mode));
+        } else {
+            println!("mode          inference ({})", precision_name(&mode));
         }
         println!("load          {load_s:.2} s");
         println!(
@@ -92,9 +123,22 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
 }
 
 /// Seconds per training update (forward, backward, AdamW) on `batch`, after one warm-up.
-fn time_training(model: QaModel, device: &Device, batch: Batch, a: &BenchArgs) -> Result<Vec<f64>> {
+fn precision_name(mode: &Mode) -> String {
+    match mode {
+        Mode::Train(p) => p.to_string(),
+        Mode::Infer(p) => p.to_string(),
+    }
+}
+
+fn time_training(
+    model: QaModel,
+    device: &Device,
+    batch: Batch,
+    precision: Precision,
+    runs: usize,
+) -> Result<Vec<f64>> {
     let config = TrainConfig {
-        precision: a.precision,
+        precision,
         ..TrainConfig::default()
     };
     let mut trainer =
@@ -110,7 +154,7 @@ fn time_training(model: QaModel, device: &Device, batch: Batch, a: &BenchArgs) -
         batch,
     }];
     let mut times = Vec::new();
-    for run in 0..=a.runs.max(1) {
+    for run in 0..=runs.max(1) {
         let t = Instant::now();
         trainer
             .update_batches(&labelled)

@@ -11,16 +11,20 @@ use megaqa::{QuestionResult, ResultsFile};
 
 use megaqa::model::device::DeviceKind;
 
-use crate::args::DefaultsArgs;
-use crate::args::ParityArgs;
+use crate::args::{Compute, DefaultsArgs, ParityArgs};
 use crate::shared::{load_engine, open_device, read_text, write_atomic};
 
 /// One question to run: (SQuAD id, question, passage).
 type Item = (Option<String>, String, String);
 
-fn run_device(a: &ParityArgs, items: &[Item], device: DeviceKind) -> Result<ResultsFile> {
+fn run_device(
+    a: &ParityArgs,
+    items: &[Item],
+    device: DeviceKind,
+    precision: Compute,
+) -> Result<ResultsFile> {
     let opened = open_device(Some(device))?;
-    let engine = load_engine(&a.model, &opened, DefaultsArgs::default())?;
+    let engine = load_engine(&a.model, &opened, DefaultsArgs::default(), precision)?;
     let mut results = Vec::with_capacity(items.len());
     for chunk in items.chunks(a.batch_size.max(1) * 4) {
         let pairs: Vec<(&str, &str)> = chunk
@@ -31,11 +35,12 @@ fn run_device(a: &ParityArgs, items: &[Item], device: DeviceKind) -> Result<Resu
             results.push(QuestionResult::new(id.clone(), q, c, &ans));
         }
     }
-    Ok(ResultsFile::new(
-        &engine.model_sha256,
-        &opened.name,
-        results,
-    ))
+    // The backend's name says the precision when it is not f32.
+    let name = match precision {
+        Compute::F32 => opened.name.clone(),
+        p => format!("{}, {p}", opened.name),
+    };
+    Ok(ResultsFile::new(&engine.model_sha256, &name, results))
 }
 
 pub fn run(a: ParityArgs) -> Result<ExitCode> {
@@ -88,7 +93,7 @@ pub fn run(a: ParityArgs) -> Result<ExitCode> {
             bail!("give the questions with --data SQUAD.json (or --against RESULTS.json)")
         }
     };
-    let ra = run_device(&a, &items, a.device_a)?;
+    let ra = run_device(&a, &items, a.device_a, a.precision)?;
     if let Some(path) = &a.export {
         write_atomic(path, serde_json::to_string(&ra)?.as_bytes())?;
         eprintln!(
@@ -112,7 +117,7 @@ pub fn run(a: ParityArgs) -> Result<ExitCode> {
             }
             r
         }
-        (None, Some(d)) => run_device(&a, &items, *d)?,
+        (None, Some(d)) => run_device(&a, &items, *d, a.precision_b.unwrap_or(a.precision))?,
         (None, None) => bail!("give --device-b D or --against RESULTS.json"),
     };
     let by_key: HashMap<(String, String), &QuestionResult> = rb

@@ -19,7 +19,7 @@ pub fn run(a: PredictArgs) -> Result<ExitCode> {
         .then(|| docs::open(&a.docs, a.index.as_deref()))
         .transpose()?;
     let opened = open_device(a.model.device)?;
-    let engine = load_engine(&a.model.model, &opened, a.model.defaults)?;
+    let engine = load_engine(&a.model.model, &opened, a.model.defaults, a.model.precision)?;
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("{}: cannot create", a.out.display()))?;
 

@@ -8,7 +8,7 @@ use megaqa::Engine;
 use megaqa::model::Checkpoint;
 use megaqa::model::device::{self, DeviceKind, Opened};
 
-use crate::args::DefaultsArgs;
+use crate::args::{Compute, DefaultsArgs};
 
 /// Opens the named device, or the best available one, and says which on stderr.
 pub fn open_device(kind: Option<DeviceKind>) -> Result<Opened> {
@@ -28,7 +28,13 @@ pub fn open_device(kind: Option<DeviceKind>) -> Result<Opened> {
 
 /// The engine for the model at `path`, running as its file says unless `overrides` say
 /// otherwise.
-pub fn load_engine(path: &Path, opened: &Opened, overrides: DefaultsArgs) -> Result<Engine> {
+pub fn load_engine(
+    path: &Path,
+    opened: &Opened,
+    overrides: DefaultsArgs,
+    precision: Compute,
+) -> Result<Engine> {
+    let dtype = compute_dtype(opened, precision)?;
     if !path.exists() {
         bail!("{}: no such file or directory", path.display());
     }
@@ -55,7 +61,19 @@ pub fn load_engine(path: &Path, opened: &Opened, overrides: DefaultsArgs) -> Res
             path.display()
         );
     }
-    Ok(Engine::new(ckpt, opened.device.clone(), DType::F32)?)
+    Ok(Engine::new(ckpt, opened.device.clone(), dtype)?)
+}
+
+/// The dtype of `precision`, if the device computes in it.
+pub fn compute_dtype(opened: &Opened, precision: Compute) -> Result<DType> {
+    let dtype = precision.dtype();
+    if !opened.device.supports_dtype(dtype) {
+        bail!(
+            "--precision {precision}: {} does not compute in {precision}; use --precision f32",
+            opened.name
+        );
+    }
+    Ok(dtype)
 }
 
 /// Writes `bytes` to `path` atomically (temp file + rename).

@@ -44,13 +44,16 @@ impl Trainer {
             lr.push(self.lr_at(step));
         }
         let weights = self.model.to_weights()?;
-        let mut tensors: Vec<Entry> = vec![
+        let i32s = |name: &str, v: &[i32]| -> Entry {
             (
-                "ids".into(),
+                name.into(),
                 Dtype::I32,
-                vec![ids.len()],
-                le_bytes(&ids, i32::to_le_bytes),
-            ),
+                vec![v.len()],
+                le_bytes(v, i32::to_le_bytes),
+            )
+        };
+        let mut tensors: Vec<Entry> = vec![
+            i32s("ids", &ids),
             ("types".into(), Dtype::U8, vec![types.len()], types),
             (
                 "offsets".into(),
@@ -58,30 +61,10 @@ impl Trainer {
                 vec![offsets.len()],
                 le_bytes(&offsets, i64::to_le_bytes),
             ),
-            (
-                "starts".into(),
-                Dtype::I32,
-                vec![starts.len()],
-                le_bytes(&starts, i32::to_le_bytes),
-            ),
-            (
-                "ends".into(),
-                Dtype::I32,
-                vec![ends.len()],
-                le_bytes(&ends, i32::to_le_bytes),
-            ),
-            (
-                "order".into(),
-                Dtype::I32,
-                vec![order.len()],
-                le_bytes(&order, i32::to_le_bytes),
-            ),
-            (
-                "micro_batch_sizes".into(),
-                Dtype::I32,
-                vec![sizes.len()],
-                le_bytes(&sizes, i32::to_le_bytes),
-            ),
+            i32s("starts", &starts),
+            i32s("ends", &ends),
+            i32s("order", &order),
+            i32s("micro_batch_sizes", &sizes),
             (
                 "lr".into(),
                 Dtype::F64,
