@@ -20,7 +20,10 @@ dev="${DEV:-$shared/data/squad/dev-v2.0-cs224n-half.json}"
 [ -f "$out/model.megaqa.safetensors" ] || "$M" convert --model "$run" --dtype f16 --out "$out/model.megaqa.safetensors"
 two="$shared/data/squad/dev-v2.0-two-articles.json"
 f16="$out/model.megaqa.safetensors"
-[ -f "$out/pred-f32/nbest.json" ] || "$M" predict --model "$run" --data "$dev" --out "$out/pred-f32" --device cpu --batch-size 32
+# F16_ONLY=1: the run's weights are f16 values already (the PyTorch recipe saves f16), so
+# an f32 file would hold the same numbers: the comparison is skipped, and said so.
+[ -n "${F16_ONLY:-}" ] || [ -f "$out/pred-f32/nbest.json" ] ||
+  "$M" predict --model "$run" --data "$dev" --out "$out/pred-f32" --device cpu --batch-size 32
 [ -f "$out/pred-f16/nbest.json" ] || "$M" predict --model "$f16" --data "$dev" --out "$out/pred-f16" --device cpu --batch-size 32
 # The two-article file carries the official ids (the dev half's are re-hashed).
 [ -f "$out/pred-two/nbest.json" ] || "$M" predict --model "$f16" --data "$two" --out "$out/pred-two" --device cpu --batch-size 32
@@ -28,15 +31,20 @@ python3 - "$out" <<'PY'
 import json, sys
 out = sys.argv[1]
 load = lambda p: json.load(open(p, encoding="utf-8"))
-f32, f16 = load(f"{out}/pred-f32/predictions.json"), load(f"{out}/pred-f16/predictions.json")
-same = sum(f32[k] == f16[k] for k in f32)
+f16 = load(f"{out}/pred-f16/predictions.json")
+try:
+    f32 = load(f"{out}/pred-f32/predictions.json")
+    agree = {"questions": len(f32), "identical": sum(f32[k] == f16[k] for k in f32)}
+    agree["share"] = agree["identical"] / len(f32)
+except FileNotFoundError:
+    agree = {"questions": len(f16), "identical": None,
+             "skipped": "the weights are f16 values (the PyTorch recipe saves f16): an f32 file holds the same numbers"}
 # Forced answers: the best non-empty span of every question (the n-best list's first).
 for d in ("pred-f16", "pred-two"):
     nbest = load(f"{out}/{d}/nbest.json")
     forced = {k: next((e["text"] for e in v if e["text"]), "") for k, v in nbest.items()}
     json.dump(forced, open(f"{out}/{d}/forced.json", "w"))
-json.dump({"questions": len(f32), "identical": same, "share": same / len(f32)},
-          open(f"{out}/f16-vs-f32.json", "w"))
+json.dump(agree, open(f"{out}/f16-vs-f32.json", "w"))
 PY
 # With the null odds as na-probs (for the official best-threshold search); forced answers
 # also lift the official --na-prob-thresh (1.0), which would blank answers above it.
@@ -47,7 +55,7 @@ score() {
 python3 - "$out" "$(score "$out/data/eval.json" "$out/pred-f16" predictions.json)" \
   "$(score "$out/data/eval.json" "$out/pred-f16" forced.json)" \
   "$(score "$two" "$out/pred-two" predictions.json)" \
-  "$(score "$two" "$out/pred-two" forced.json)" <<'PY'
+  "$(score "$two" "$out/pred-two" forced.json)" "$run" <<'PY'
 import json, sys
 out = sys.argv[1]
 ev, ev_forced, two, two_forced = (json.loads(x) for x in sys.argv[2:6])
@@ -55,7 +63,7 @@ import os
 meta = json.load(open(f"{out}/data/summary.json"))
 if os.path.exists(f"{out}/data2/summary.json"):  # the CPU recipe's later stages
     meta = {"stage1": meta, "stage2": json.load(open(f"{out}/data2/summary.json"))}
-    if os.path.exists(f"{out}/data3/summary.json"):
+    if os.path.exists(f"{out}/data3/summary.json") and sys.argv[6].endswith("run3"):  # stage 3 scored
         meta["stage3"] = json.load(open(f"{out}/data3/summary.json"))
 agree = json.load(open(f"{out}/f16-vs-f32.json"))
 result = {
