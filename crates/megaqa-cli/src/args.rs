@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use megaqa::model::device::DeviceKind;
-use megaqa::train::Precision;
+use megaqa::train::{Precision, TrainConfig};
 
 #[derive(Parser)]
 #[command(
@@ -268,6 +268,9 @@ pub struct BenchArgs {
     pub json: bool,
 }
 
+/// `megaqa train`'s defaults are the library's (`TrainConfig::default`), not copies.
+const DEFAULT: TrainConfig = TrainConfig::DEFAULT;
+
 #[derive(Args)]
 pub struct TrainArgs {
     /// A QA checkpoint, or a pretrained encoder without a QA head (any format `--model` reads).
@@ -282,58 +285,58 @@ pub struct TrainArgs {
     /// Scored with the official SQuAD v2.0 metrics after every epoch.
     #[arg(long)]
     pub eval: Option<PathBuf>,
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = DEFAULT.epochs)]
     pub epochs: u64,
     /// Windows per micro-batch.
-    #[arg(long, default_value_t = 12)]
+    #[arg(long, default_value_t = DEFAULT.batch_size)]
     pub batch_size: usize,
     /// Micro-batches per optimizer update.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = DEFAULT.grad_accum)]
     pub grad_accum: usize,
     /// Peak learning rate.
-    #[arg(long, default_value_t = 3e-5)]
+    #[arg(long, default_value_t = DEFAULT.lr)]
     pub lr: f64,
     /// Share of updates spent warming the learning rate up from 0.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = DEFAULT.warmup_ratio)]
     pub warmup_ratio: f64,
     /// AdamW weight decay (not applied to biases and LayerNorm scales).
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = DEFAULT.adamw.weight_decay)]
     pub weight_decay: f64,
     /// Clip the global gradient norm to this (0: no clipping).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = DEFAULT.max_grad_norm)]
     pub max_grad_norm: f64,
     /// Stop after this many updates (overrides --epochs). 0: no update; the model
     /// only gets its null threshold from --holdout-articles and is saved (a model
     /// trained elsewhere on this run's data, calibrated the way a run is).
     #[arg(long)]
     pub max_steps: Option<u64>,
-    #[arg(long, default_value_t = 384)]
+    #[arg(long, default_value_t = DEFAULT.max_seq_len)]
     pub max_seq_len: usize,
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = DEFAULT.doc_stride)]
     pub doc_stride: usize,
     /// f32, f16 (16-bit weights and compute) or mixed (16-bit compute, f32 master weights).
     #[arg(long, default_value = "f32")]
     pub precision: Precision,
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = DEFAULT.dropout)]
     pub dropout: f64,
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = DEFAULT.seed)]
     pub seed: u64,
     /// cpu, wgpu, or cuda (where built with it). Default: the best one available.
     #[arg(long)]
     pub device: Option<DeviceKind>,
     /// Save a checkpoint every N updates (and at the end).
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = DEFAULT.save_every)]
     pub save_every: u64,
     /// Log the loss every N updates.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = DEFAULT.log_every)]
     pub log_every: u64,
     /// About this many unanswerable examples per answerable question: the question
     /// over another paragraph of its article (the one sharing the most words first).
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    #[arg(long, default_value_t = DEFAULT.negatives, allow_negative_numbers = true)]
     pub negatives: f64,
     /// Train on all but the last N articles of --train; on those N, choose the null
     /// threshold after each epoch and store it in the model as its default.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = DEFAULT.holdout_articles)]
     pub holdout_articles: usize,
     /// Batch windows of similar length together (less padding, faster).
     #[arg(long)]

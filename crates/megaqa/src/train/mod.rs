@@ -108,30 +108,34 @@ pub struct TrainConfig {
 }
 
 impl Default for TrainConfig {
-    /// The settings of NVIDIA's SQuAD v2.0 fine-tuning of Megatron-BERT 345M
-    /// (2 epochs, batch 12, lr 3e-5) with HF's defaults for the rest.
     fn default() -> Self {
-        Self {
-            epochs: 2,
-            batch_size: 12,
-            grad_accum: 1,
-            lr: 3e-5,
-            warmup_ratio: 0.0,
-            adamw: AdamWConfig::default(),
-            max_grad_norm: 1.0,
-            max_steps: None,
-            max_seq_len: 384,
-            doc_stride: 128,
-            precision: Precision::F32,
-            dropout: 0.1,
-            seed: 42,
-            save_every: 500,
-            log_every: 10,
-            negatives: 0.0,
-            holdout_articles: 0,
-            group_by_length: false,
-        }
+        Self::DEFAULT
     }
+}
+
+impl TrainConfig {
+    /// The settings of NVIDIA's SQuAD v2.0 fine-tuning of Megatron-BERT 345M
+    /// (2 epochs, batch 12, lr 3e-5) with HF's defaults for the rest; the CLI's defaults.
+    pub const DEFAULT: Self = Self {
+        epochs: 2,
+        batch_size: 12,
+        grad_accum: 1,
+        lr: 3e-5,
+        warmup_ratio: 0.0,
+        adamw: AdamWConfig::DEFAULT,
+        max_grad_norm: 1.0,
+        max_steps: None,
+        max_seq_len: 384,
+        doc_stride: 128,
+        precision: Precision::F32,
+        dropout: 0.1,
+        seed: 42,
+        save_every: 500,
+        log_every: 10,
+        negatives: 0.0,
+        holdout_articles: 0,
+        group_by_length: false,
+    };
 }
 
 impl TrainConfig {
