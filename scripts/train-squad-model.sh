@@ -17,7 +17,7 @@
 # PyTorch recipe tests/reference/train_squad_reference.py on `megaqa train --export`:
 # megaqa's own windows, labels, negatives, batch order and learning rates, with the loss,
 # clipping and AdamW `megaqa train` is proven step-equal to (same losses to 1e-6 on the
-# shipped recipe's first updates), at 4-6x megaqa's CPU training speed; `megaqa train
+# shipped recipe's first updates), about twice as fast as `megaqa train` on this CPU; `megaqa train
 # --max-steps 0` then chooses the null threshold on the held-out articles, as a run does.
 # It needs python3 with torch, transformers, safetensors and numpy (PYTHON=...).
 # Everything lands in $OUT (default ~/.cache/megaqa/squad-model); a killed megaqa stage

@@ -122,7 +122,6 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Seconds per training update (forward, backward, AdamW) on `batch`, after one warm-up.
 fn precision_name(mode: &Mode) -> String {
     match mode {
         Mode::Train(p) => p.to_string(),
@@ -130,6 +129,7 @@ fn precision_name(mode: &Mode) -> String {
     }
 }
 
+/// Seconds per training update (forward, backward, AdamW) on `batch`, after one warm-up.
 fn time_training(
     model: QaModel,
     device: &Device,

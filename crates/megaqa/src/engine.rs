@@ -68,7 +68,6 @@ struct Plan {
 }
 
 impl Plan {
-    /// Every question's windows, in order: what the batches are cut from.
     /// Every window, longest first (with each one's place in question order), so that
     /// a batch pads its windows to a length near their own: a passage's last window
     /// and short passages no longer ride in batches padded to full windows.
@@ -184,8 +183,13 @@ impl Engine {
                 .map_err(EngineError::Run)?;
             split_logits(chunk, &out.start, &out.end, batch.seq, &mut logits);
         }
-        let logits = unsort(&order, logits);
-        Ok(self.finish(items, plan, logits, t1.elapsed().as_secs_f64() * 1e3))
+        Ok(self.finish(
+            items,
+            plan,
+            &order,
+            logits,
+            t1.elapsed().as_secs_f64() * 1e3,
+        ))
     }
 
     /// Same as [`Engine::answer_many`], reading logits asynchronously (WebGPU in the
@@ -207,8 +211,13 @@ impl Engine {
                 .map_err(EngineError::Run)?;
             split_logits(chunk, &out.start, &out.end, batch.seq, &mut logits);
         }
-        let logits = unsort(&order, logits);
-        Ok(self.finish(items, plan, logits, t1.elapsed().as_secs_f64() * 1e3))
+        Ok(self.finish(
+            items,
+            plan,
+            &order,
+            logits,
+            t1.elapsed().as_secs_f64() * 1e3,
+        ))
     }
 
     /// Step one of answering: every question's windows.
@@ -221,16 +230,18 @@ impl Engine {
         })
     }
 
-    /// The last step: each question's logits decoded into its answer.
+    /// The last step: the logits, computed in `order` (see [`Plan::by_length`]), back
+    /// in question order, and each question's decoded into its answer.
     fn finish(
         &self,
         items: &[(&str, &str)],
         plan: Plan,
+        order: &[usize],
         logits: Vec<(Vec<f32>, Vec<f32>)>,
         network_ms: f64,
     ) -> Vec<Answered> {
         let n = items.len().max(1) as f64;
-        let mut rest = logits.into_iter();
+        let mut rest = unsort(order, logits).into_iter();
         items
             .iter()
             .zip(plan.windows)
@@ -355,7 +366,7 @@ pub(crate) fn make_batch(windows: &[&Window], min_seq: usize) -> Batch {
     batch
 }
 
-/// Logits computed in `order` (see [`Plan::by_length`]) put back in question order.
+/// Items computed in `order` (see [`Plan::by_length`]) put back in question order.
 fn unsort<T>(order: &[usize], sorted: Vec<T>) -> Vec<T> {
     let mut slots: Vec<Option<T>> = (0..sorted.len()).map(|_| None).collect();
     for (&i, x) in order.iter().zip(sorted) {
