@@ -63,8 +63,9 @@ import os
 meta = json.load(open(f"{out}/data/summary.json"))
 if os.path.exists(f"{out}/data2/summary.json"):  # the CPU recipe's later stages
     meta = {"stage1": meta, "stage2": json.load(open(f"{out}/data2/summary.json"))}
-    if os.path.exists(f"{out}/data3/summary.json") and sys.argv[6].endswith("run3"):  # stage 3 scored
-        meta["stage3"] = json.load(open(f"{out}/data3/summary.json"))
+    last = int(sys.argv[6].rstrip("/")[-1]) if sys.argv[6].rstrip("/")[-1].isdigit() else 1
+    for n in range(3, last + 1):  # the PyTorch stages that led to the scored run
+        meta[f"stage{n}"] = json.load(open(f"{out}/data{n}/summary.json"))
 agree = json.load(open(f"{out}/f16-vs-f32.json"))
 result = {
     "data": meta,

@@ -4,14 +4,17 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::DType;
-use megaqa::Engine;
 use megaqa::model::Checkpoint;
 use megaqa::model::device::{self, DeviceKind, Opened};
+use megaqa::{Engine, Shapes};
 
 use crate::args::{Compute, DefaultsArgs};
 
 /// Opens the named device, or the best available one, and says which on stderr.
 pub fn open_device(kind: Option<DeviceKind>) -> Result<Opened> {
+    if let Some(notice) = device::tuning::configure() {
+        eprintln!("megaqa: warning: {notice}");
+    }
     let opened = match kind {
         Some(kind) => device::open_named(kind).map_err(anyhow::Error::msg)?,
         None => {
@@ -61,7 +64,14 @@ pub fn load_engine(
             path.display()
         );
     }
-    Ok(Engine::new(ckpt, opened.device.clone(), dtype)?)
+    let mut engine = Engine::new(ckpt, opened.device.clone(), dtype)?;
+    if opened.kind != DeviceKind::Cpu {
+        // GPU backends tune and compile per tensor shape: lengths rounded up to 64
+        // tokens meet a handful of shapes instead of one per window length (the same
+        // answers: padding is masked).
+        engine.shapes = Shapes::Buckets { step: 64 };
+    }
+    Ok(engine)
 }
 
 /// The dtype of `precision`, if the device computes in it.

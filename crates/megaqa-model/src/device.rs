@@ -50,6 +50,7 @@ pub fn open(kind: DeviceKind) -> Result<Device, String> {
             // Burn registers the wgpu runtime once per process; later opens reuse it.
             static WGPU: std::sync::OnceLock<Result<Device, String>> = std::sync::OnceLock::new();
             WGPU.get_or_init(|| {
+                tuning::configure();
                 Device::wgpu_options()
                     .init()
                     .map_err(|e| format!("wgpu: no usable adapter: {e}"))
@@ -59,11 +60,82 @@ pub fn open(kind: DeviceKind) -> Result<Device, String> {
         #[cfg(not(feature = "wgpu"))]
         DeviceKind::Wgpu => Err("this build has no wgpu support (cargo feature `wgpu`)".into()),
         #[cfg(feature = "cuda")]
-        DeviceKind::Cuda => Ok(Device::cuda(0usize)),
+        DeviceKind::Cuda => {
+            tuning::configure();
+            Ok(Device::cuda(0usize))
+        }
         #[cfg(not(feature = "cuda"))]
         DeviceKind::Cuda => {
             Err("this build has no CUDA support: rebuild with `--features cuda`".into())
         }
+    }
+}
+
+#[cfg(all(feature = "network", not(target_family = "wasm")))]
+pub mod tuning {
+    //! Where the GPU backends keep what they learn about a device: autotune's choices
+    //! (which matmul kernel is fastest for each shape) and compiled kernels, so that
+    //! the second run of a command does not tune and compile again.
+
+    use burn::cubecl::config::{CubeClRuntimeConfig, RuntimeConfig, cache::CacheConfig};
+
+    /// Sets CubeCL's configuration once, before the first GPU device opens, and
+    /// returns a notice for people when the cache had to be set aside. A `cubecl.toml`
+    /// (or `burn.toml`) in the working directory or above still wins, as do CubeCL's
+    /// environment variables; only its default cache place changes: CubeCL's default is
+    /// the enclosing Cargo project's `target/` (the user cache outside one), which would
+    /// scatter caches over whatever directory megaqa runs in. `MEGAQA_TUNE_CACHE=DIR`
+    /// puts the cache in DIR.
+    pub fn configure() -> Option<String> {
+        static NOTICE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+        NOTICE
+            .get_or_init(|| {
+                let mut config = CubeClRuntimeConfig::from_current_dir().override_from_env();
+                if let Some(dir) = std::env::var_os("MEGAQA_TUNE_CACHE") {
+                    config.environment.path = CacheConfig::Directory(dir.into());
+                } else if matches!(config.environment.path, CacheConfig::Target) {
+                    config.environment.path = CacheConfig::Global;
+                }
+                // Fails only when a configuration was set or read already: keep that one.
+                CubeClRuntimeConfig::try_set(config);
+                set_aside_if_corrupt(&database())
+            })
+            .clone()
+    }
+
+    /// The database file the cache lives in.
+    pub fn database() -> std::path::PathBuf {
+        burn::cubecl::environment::path()
+    }
+
+    /// CubeCL reads a damaged database as an empty one and then cannot write to it, so
+    /// every run would tune again in silence: a file that is not SQLite is moved aside
+    /// (with its journal files), and the next run starts a fresh cache.
+    fn set_aside_if_corrupt(db: &std::path::Path) -> Option<String> {
+        use std::io::Read;
+        let mut head = [0u8; 16];
+        let n = std::fs::File::open(db).ok()?.read(&mut head).ok()?;
+        if n == 0 || head == *b"SQLite format 3\0" {
+            return None;
+        }
+        let aside = db.with_extension("db.corrupt");
+        let moved = std::fs::rename(db, &aside);
+        for journal in ["-wal", "-shm", "-tshm"] {
+            let mut p = db.as_os_str().to_owned();
+            p.push(journal);
+            let _ = std::fs::remove_file(std::path::PathBuf::from(p));
+        }
+        Some(match moved {
+            Ok(()) => format!(
+                "the GPU tuning cache {} was not a database; moved it to {} and tuning again",
+                db.display(),
+                aside.display()
+            ),
+            Err(e) => format!(
+                "the GPU tuning cache {} is not a database and cannot be moved ({e}); delete it to keep tuning results",
+                db.display()
+            ),
+        })
     }
 }
 

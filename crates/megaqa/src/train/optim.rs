@@ -68,13 +68,35 @@ pub fn linear_schedule(base: f64, step: u64, warmup: u64, total: u64) -> f64 {
 pub fn global_norm(grads: &BTreeMap<String, Tensor<1>>) -> Tensor<1> {
     let mut total: Option<Tensor<1>> = None;
     for g in grads.values() {
-        let s = g.clone().square().sum();
+        let s = sum_in_rows(g.clone().square());
         total = Some(match total {
             None => s,
             Some(t) => t + s,
         });
     }
     total.map(|t| t.sqrt()).expect("a model has parameters")
+}
+
+/// The sum of a 1-D tensor, taken as rows of at most 1024 and then their sums, until
+/// few enough are left for one reduction.
+///
+/// Why not `sum()`: with Burn 0.22.1's autotune on, wgpu (Mesa lavapipe, measured) sums
+/// at most 262,144 elements of a longer axis, in `sum()` and in `sum_dim` alike (a
+/// 978,944-element tensor of 139,831 ones summed to 37,448): the word embeddings'
+/// gradient norm came out 0.3% low. Reductions over short rows are right.
+fn sum_in_rows(t: Tensor<1>) -> Tensor<1> {
+    const ROW: usize = 1024;
+    let mut t = t;
+    while t.dims()[0] > ROW * 16 {
+        let n = t.dims()[0];
+        let rows = n.div_ceil(ROW);
+        if rows * ROW != n {
+            let pad = Tensor::<1>::zeros([rows * ROW - n], &t.device()).cast(t.dtype());
+            t = Tensor::cat(vec![t, pad], 0);
+        }
+        t = t.reshape([rows, ROW]).sum_dim(1).reshape([rows]);
+    }
+    t.sum()
 }
 
 /// The AdamW update of every parameter of a module, found by canonical name.
