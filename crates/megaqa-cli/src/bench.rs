@@ -67,7 +67,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     let batch = Batch::synthetic(b, s, cfg.vocab_size.min(30522));
     // The first call pays kernel compilation and, on GPUs, autotuning (unless this
     // device's tuning cache has the shapes already): reported apart as first_ms.
-    let mut first_ms = f64::NAN;
+    let mut first_ms = None;
     let times = if let Mode::Train(precision) = mode {
         time_training(model, &opened.device, batch, precision, a.runs)?
     } else {
@@ -75,7 +75,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         model
             .run(&batch, &opened.device)
             .map_err(anyhow::Error::msg)?;
-        first_ms = t.elapsed().as_secs_f64() * 1e3;
+        first_ms = Some(t.elapsed().as_secs_f64() * 1e3);
         let mut times = Vec::new();
         for _ in 0..a.runs.max(1) {
             let t = Instant::now();
@@ -99,7 +99,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         "windows_per_s": b as f64 / median,
         "tokens_per_s": (b * s) as f64 / median,
         "ms_per_batch": median * 1e3,
-        "first_ms": if first_ms.is_nan() { serde_json::Value::Null } else { first_ms.into() },
+        "first_ms": first_ms,
         "precision": precision_name(&mode),
         "peak_rss_mb": peak_rss_mb(),
     });
@@ -113,7 +113,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
             println!("mode          inference ({})", precision_name(&mode));
         }
         println!("load          {load_s:.2} s");
-        if !first_ms.is_nan() {
+        if let Some(first_ms) = first_ms {
             println!("first call    {first_ms:.1} ms (compiling, and tuning on GPUs)");
         }
         println!(

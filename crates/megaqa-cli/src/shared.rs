@@ -12,9 +12,6 @@ use crate::args::{Compute, DefaultsArgs};
 
 /// Opens the named device, or the best available one, and says which on stderr.
 pub fn open_device(kind: Option<DeviceKind>) -> Result<Opened> {
-    if let Some(notice) = device::tuning::configure() {
-        eprintln!("megaqa: warning: {notice}");
-    }
     let opened = match kind {
         Some(kind) => device::open_named(kind).map_err(anyhow::Error::msg)?,
         None => {
@@ -26,6 +23,9 @@ pub fn open_device(kind: Option<DeviceKind>) -> Result<Opened> {
             o
         }
     };
+    if let Some(notice) = device::tuning::notice() {
+        eprintln!("megaqa: warning: {notice}");
+    }
     Ok(opened)
 }
 

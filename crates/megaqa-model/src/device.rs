@@ -87,7 +87,6 @@ pub mod tuning {
     /// scatter caches over whatever directory megaqa runs in. `MEGAQA_TUNE_CACHE=DIR`
     /// puts the cache in DIR.
     pub fn configure() -> Option<String> {
-        static NOTICE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
         NOTICE
             .get_or_init(|| {
                 let mut config = CubeClRuntimeConfig::from_current_dir().override_from_env();
@@ -103,8 +102,16 @@ pub mod tuning {
             .clone()
     }
 
+    static NOTICE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
+    /// What [`configure`] had to say, if a GPU device was opened or probed: nothing
+    /// when only the CPU ran, which never touches CubeCL's configuration.
+    pub fn notice() -> Option<String> {
+        NOTICE.get().cloned().flatten()
+    }
+
     /// The database file the cache lives in.
-    pub fn database() -> std::path::PathBuf {
+    fn database() -> std::path::PathBuf {
         burn::cubecl::environment::path()
     }
 

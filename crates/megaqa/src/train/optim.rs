@@ -82,7 +82,7 @@ pub fn global_norm(grads: &BTreeMap<String, Tensor<1>>) -> Tensor<1> {
 ///
 /// Why not `sum()`: with Burn 0.22.1's autotune on, wgpu (Mesa lavapipe, measured) sums
 /// at most 262,144 elements of a longer axis, in `sum()` and in `sum_dim` alike (a
-/// 978,944-element tensor of 139,831 ones summed to 37,448): the word embeddings'
+/// 978,816-element tensor of 139,831 ones summed to 37,448): the word embeddings'
 /// gradient norm came out 0.3% low. Reductions over short rows are right.
 fn sum_in_rows(t: Tensor<1>) -> Tensor<1> {
     const ROW: usize = 1024;
