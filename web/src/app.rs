@@ -172,14 +172,14 @@ fn force_cpu() -> bool {
     query("backend").as_deref() == Some("cpu")
 }
 
-/// The token step WebGPU rounds window lengths up to: the page's `?bucket=N`, else 64
-/// (see `Shapes::Buckets`: an unpadded new length costs seconds of kernel
-/// compilation on a software GPU; padded lengths share their kernels).
-fn gpu_bucket() -> usize {
+/// How WebGPU pads windows: the page's `?bucket=N` token step, else `Shapes::GPU`
+/// (an unpadded new length costs seconds of kernel compilation on a software GPU;
+/// padded lengths share their kernels).
+fn gpu_shapes() -> Shapes {
     query("bucket")
         .and_then(|v| v.parse().ok())
         .filter(|n: &usize| (1..=512).contains(n))
-        .unwrap_or(64)
+        .map_or(Shapes::GPU, |step| Shapes::Buckets { step })
 }
 
 /// Resolves once the browser has painted what the page just changed (a frame, then a
@@ -222,7 +222,7 @@ fn build_engine(ckpt: Checkpoint, note: &mut Vec<String>) -> Result<Engine, Stri
     }
     let mut engine = Engine::new(ckpt, device, DType::F32).map_err(|e| e.to_string())?;
     if on_gpu {
-        engine.shapes = Shapes::Buckets { step: gpu_bucket() };
+        engine.shapes = gpu_shapes();
     }
     Ok(engine)
 }

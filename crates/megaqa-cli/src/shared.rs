@@ -66,10 +66,9 @@ pub fn load_engine(
     }
     let mut engine = Engine::new(ckpt, opened.device.clone(), dtype)?;
     if opened.kind != DeviceKind::Cpu {
-        // GPU backends tune and compile per tensor shape: lengths rounded up to 64
-        // tokens meet a handful of shapes instead of one per window length (the same
-        // answers: padding is masked).
-        engine.shapes = Shapes::Buckets { step: 64 };
+        // GPU backends tune and compile per tensor shape: bucketed lengths meet a
+        // handful of shapes instead of one per window length.
+        engine.shapes = Shapes::GPU;
     }
     Ok(engine)
 }

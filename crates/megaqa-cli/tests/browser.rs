@@ -111,6 +111,16 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
     let tmp = tempfile::tempdir().unwrap();
     let dist = tmp.path().join("dist");
     build_app(&dist);
+    // What every visitor downloads first: the web profile (opt-level z) and wasm-opt
+    // (Trunk.toml's hook) made 27.4 MB into 10.5 MB. The hook only warns when it finds
+    // no wasm-opt, so this is what says it ran.
+    let wasm = std::fs::metadata(dist.join("megaqa-web_bg.wasm"))
+        .unwrap()
+        .len();
+    assert!(
+        wasm <= 12_000_000,
+        "the app's wasm is {wasm} bytes, over 12 MB: did web/wasm-opt.sh find wasm-opt?"
+    );
     let artefacts = root.join("test-artefacts/browser");
     std::fs::create_dir_all(&artefacts).unwrap();
 

@@ -60,6 +60,12 @@ pub enum Shapes {
     Buckets { step: usize },
 }
 
+impl Shapes {
+    /// What GPU backends use (the CLI natively, the web app on WebGPU): 64-token
+    /// buckets, measured above; padding is masked, so the answers are the same.
+    pub const GPU: Shapes = Shapes::Buckets { step: 64 };
+}
+
 /// Questions cut into windows, ready to run.
 struct Plan {
     /// Per question, its windows.
