@@ -3,7 +3,8 @@
 // each case of CASES (a JSON list of {passage_file, question}, or {docs: [files],
 // question} to ask the documents) and prints one JSON
 // line with what the page shows for each (highlight, span, backend, timings), and
-// when the page was loaded, ready (GPU kernels compiled) and answered first. Saves a screenshot and the
+// when the page was loaded, ready (GPU kernels compiled) and answered first, with the
+// main thread's long tasks until that first answer. Saves a screenshot and the
 // session export into OUT. With --mode webgpu Chromium gets --enable-unsafe-webgpu
 // (SwiftShader); with --mode cpu it does not, so the app must fall back to the CPU.
 // Then it reloads the page offline and checks that the model comes back from
@@ -50,6 +51,19 @@ const console_lines = [];
 page.on("console", (m) => console_lines.push(`${m.type()}: ${m.text()}`));
 page.on("pageerror", (e) => console_lines.push(`pageerror: ${e.message}`));
 
+// Main-thread tasks over 50 ms (the browser's "long tasks"), from page open on: what
+// freezes typing and scrolling while the page loads, compiles or answers.
+await context.addInitScript(() => {
+  window.__longTasks = [];
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) window.__longTasks.push([Math.round(e.startTime), Math.round(e.duration)]);
+  }).observe({ type: "longtask", buffered: true });
+});
+const longTasks = async () => {
+  const all = await page.evaluate(() => window.__longTasks);
+  return { count: all.length, over_200ms: all.filter(([, d]) => d > 200).length, max_ms: Math.max(0, ...all.map(([, d]) => d)), all };
+};
+
 const result = { mode: args.mode };
 try {
   const t0 = Date.now();
@@ -81,7 +95,10 @@ try {
     // The export button counts the answered questions: wait for this one's.
     await page.waitForSelector(`#export:has-text("(${i + 1} question")`, { timeout: 180_000 });
     const r = { question: c.question, ask_ms: Date.now() - t1 };
-    if (i === 0) result.first_answer_ms = Date.now() - t0;
+    if (i === 0) {
+      result.first_answer_ms = Date.now() - t0;
+      result.long_tasks_to_first_answer = await longTasks();
+    }
     const mark = await page.$("[data-testid=highlight]");
     if (mark) {
       r.highlight = await mark.textContent();
