@@ -389,20 +389,24 @@ pub fn App() -> impl IntoView {
         spawn_local(async move {
             let name = target.rsplit('/').next().unwrap_or(&target).to_string();
             let loaded = match store::get(&target).await.ok().flatten() {
-                Some(b) => {
+                Some((b, sha)) => {
                     status.set("loaded from browser storage (works offline)".into());
-                    Ok((b, true))
+                    Ok((b, Some(sha).filter(|s| !s.is_empty())))
                 }
                 None => {
                     status.set(format!("downloading {target}…"));
                     store::fetch_with_progress(&target, |n, t| progress.set(Some((n, t))))
                         .await
-                        .map(|b| (b, false))
+                        .map(|b| (b, None))
                 }
             };
             match loaded {
-                Ok((bytes, from_cache)) => {
-                    let sha = store::sha256_hex(&bytes);
+                Ok((bytes, kept_sha)) => {
+                    let from_cache = kept_sha.is_some();
+                    let sha = match kept_sha {
+                        Some(sha) => sha,
+                        None => store::sha256_hex(&bytes).await,
+                    };
                     let len = bytes.len() as u64;
                     // A download is kept for offline use before its bytes move into
                     // the checkpoint (no second copy), and dropped again if unreadable.
@@ -433,7 +437,7 @@ pub fn App() -> impl IntoView {
         busy.set(true);
         spawn_local(async move {
             match store::get(&c.key).await {
-                Ok(Some(bytes)) => match Checkpoint::from_bytes(&c.name, &c.name, bytes) {
+                Ok(Some((bytes, _))) => match Checkpoint::from_bytes(&c.name, &c.name, bytes) {
                     Ok(ckpt) => spawn_local(warm(install(
                         c.name.clone(),
                         ckpt,
@@ -502,7 +506,7 @@ pub fn App() -> impl IntoView {
                     );
                     match ckpt.to_converted_bytes(false) {
                         Ok(bytes) => {
-                            let sha = store::sha256_hex(&bytes);
+                            let sha = store::sha256_hex(&bytes).await;
                             let key = store::local_key(&name, &sha);
                             if let Err(e) = store::put(&key, &name, &bytes, sha.clone()).await {
                                 backend_note.set(Some(e));

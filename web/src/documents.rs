@@ -53,14 +53,8 @@ fn key(name: &str) -> String {
 pub async fn keep(files: &[(String, Vec<u8>)]) -> Result<(), String> {
     forget().await?;
     for (name, bytes) in files {
-        store::put_in(
-            store::DOCUMENTS,
-            &key(name),
-            name,
-            bytes,
-            store::sha256_hex(bytes),
-        )
-        .await?;
+        let sha = store::sha256_hex(bytes).await;
+        store::put_in(store::DOCUMENTS, &key(name), name, bytes, sha).await?;
     }
     Ok(())
 }
@@ -69,7 +63,7 @@ pub async fn keep(files: &[(String, Vec<u8>)]) -> Result<(), String> {
 pub async fn kept() -> Result<Vec<(String, Vec<u8>)>, String> {
     let mut out = Vec::new();
     for c in store::list_in(store::DOCUMENTS).await? {
-        if let Some(bytes) = store::get_in(store::DOCUMENTS, &c.key).await? {
+        if let Some((bytes, _)) = store::get_in(store::DOCUMENTS, &c.key).await? {
             out.push((c.name, bytes));
         }
     }

@@ -146,15 +146,21 @@ mod tests {
 
     #[wasm_bindgen_test]
     async fn cache_api_keeps_lists_and_deletes_models() {
-        let sha = crate::store::sha256_hex(b"abc");
+        let sha = crate::store::sha256_hex(b"abc").await;
+        // SubtleCrypto's digest, checked against the known sha256 of "abc".
+        assert_eq!(
+            sha,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         let key = crate::store::local_key("t.safetensors", &sha);
         let kept = crate::store::put(&key, "t.safetensors", b"abc", sha)
             .await
             .unwrap();
         assert_eq!(kept.bytes, 3);
+        // The bytes come back with the sha256 kept beside them (not hashed again).
         assert_eq!(
-            crate::store::get(&key).await.unwrap().as_deref(),
-            Some(&b"abc"[..])
+            crate::store::get(&key).await.unwrap(),
+            Some((b"abc".to_vec(), kept.sha256.clone()))
         );
         assert!(
             crate::store::list()
