@@ -11,10 +11,10 @@
 // browser storage.
 //
 // node drive.mjs --dist DIR --mode webgpu|cpu --out DIR --cases CASES.json [--query ?batch=1]
-import { createServer } from "node:http";
 import { readFile, mkdir, writeFile } from "node:fs/promises";
-import { extname, join, normalize } from "node:path";
+import { join } from "node:path";
 import { chromium } from "playwright-core";
+import { serve } from "./serve.mjs";
 
 const args = Object.fromEntries(
   process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith("--") ? [...acc, [a.slice(2), all[i + 1]]] : acc), [])
@@ -22,22 +22,7 @@ const args = Object.fromEntries(
 for (const k of ["dist", "mode", "out", "cases"]) {
   if (!args[k]) throw new Error(`missing --${k}`);
 }
-const TYPES = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm", ".css": "text/css", ".json": "application/json" };
-
-const server = createServer(async (req, res) => {
-  const path = normalize(decodeURIComponent(new URL(req.url, "http://x").pathname)).replace(/^(\.\.[/\\])+/, "");
-  const file = join(args.dist, path.endsWith("/") ? path + "index.html" : path);
-  try {
-    const body = await readFile(file);
-    res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream", "content-length": body.length });
-    res.end(body);
-  } catch {
-    res.writeHead(404);
-    res.end("not found");
-  }
-});
-await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
-const base = `http://127.0.0.1:${server.address().port}/`;
+const { base, server } = await serve(args.dist);
 
 const flags = [
   "--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync",

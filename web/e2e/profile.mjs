@@ -3,34 +3,19 @@
 // a wasm with its name section: copy the wasm-bindgen output over the built one, e.g.
 //   cp ~/.cache/megaqa/target-web/wasm-bindgen/release/megaqa-web_bg.wasm dist/
 // (the build's wasm-opt strips names).   node profile.mjs DIST [?query]
-import { createServer } from "node:http";
-import { readFile } from "node:fs/promises";
-import { extname, join } from "node:path";
 import { chromium } from "playwright-core";
+import { serve } from "./serve.mjs";
 
 const [dist, query = ""] = process.argv.slice(2);
 if (!dist) throw new Error("usage: node profile.mjs DIST [?query]");
-const TYPES = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm", ".css": "text/css" };
-const server = createServer(async (req, res) => {
-  let p = new URL(req.url, "http://x").pathname;
-  if (p.endsWith("/")) p += "index.html";
-  try {
-    const body = await readFile(join(dist, p));
-    res.writeHead(200, { "content-type": TYPES[extname(p)] ?? "application/octet-stream" });
-    res.end(body);
-  } catch {
-    res.writeHead(404);
-    res.end();
-  }
-});
-await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
+const { base, server } = await serve(dist);
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", headless: true, args: ["--no-sandbox"] });
 const page = await (await browser.newContext()).newPage();
 const cdp = await page.context().newCDPSession(page);
 await cdp.send("Profiler.enable");
 await cdp.send("Profiler.setSamplingInterval", { interval: 200 });
 await cdp.send("Profiler.start");
-await page.goto(`http://127.0.0.1:${server.address().port}/${query}`);
+await page.goto(base + query);
 await page.waitForSelector("[data-testid=ready]", { timeout: 180_000 });
 const { profile } = await cdp.send("Profiler.stop");
 const nodes = new Map(profile.nodes.map((n) => [n.id, n]));

@@ -391,18 +391,17 @@ pub fn App() -> impl IntoView {
             let loaded = match store::get(&target).await.ok().flatten() {
                 Some((b, sha)) => {
                     status.set("loaded from browser storage (works offline)".into());
-                    Ok((b, Some(sha).filter(|s| !s.is_empty())))
+                    Ok((b, true, sha))
                 }
                 None => {
                     status.set(format!("downloading {target}…"));
                     store::fetch_with_progress(&target, |n, t| progress.set(Some((n, t))))
                         .await
-                        .map(|b| (b, None))
+                        .map(|b| (b, false, None))
                 }
             };
             match loaded {
-                Ok((bytes, kept_sha)) => {
-                    let from_cache = kept_sha.is_some();
+                Ok((bytes, from_cache, kept_sha)) => {
                     let sha = match kept_sha {
                         Some(sha) => sha,
                         None => store::sha256_hex(&bytes).await,

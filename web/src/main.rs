@@ -160,7 +160,7 @@ mod tests {
         // The bytes come back with the sha256 kept beside them (not hashed again).
         assert_eq!(
             crate::store::get(&key).await.unwrap(),
-            Some((b"abc".to_vec(), kept.sha256.clone()))
+            Some((b"abc".to_vec(), Some(kept.sha256.clone())))
         );
         assert!(
             crate::store::list()

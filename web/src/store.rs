@@ -110,13 +110,13 @@ pub async fn put_in(
 }
 
 /// The bytes kept under `key`, if any, with the sha256 [`put`] stored beside them
-/// (empty for an entry without one): hashing a model again costs the page ~0.3 s.
-pub async fn get(key: &str) -> Result<Option<(Vec<u8>, String)>, String> {
+/// (if the entry has one): hashing a model again costs the page ~0.3 s.
+pub async fn get(key: &str) -> Result<Option<(Vec<u8>, Option<String>)>, String> {
     get_in(MODELS, key).await
 }
 
 /// [`get`] from the cache named `store`.
-pub async fn get_in(store: &str, key: &str) -> Result<Option<(Vec<u8>, String)>, String> {
+pub async fn get_in(store: &str, key: &str) -> Result<Option<(Vec<u8>, Option<String>)>, String> {
     let cache = open_cache(store).await?;
     let found = JsFuture::from(cache.match_with_str(key))
         .await
@@ -130,7 +130,7 @@ pub async fn get_in(store: &str, key: &str) -> Result<Option<(Vec<u8>, String)>,
         .get("x-megaqa-sha256")
         .ok()
         .flatten()
-        .unwrap_or_default();
+        .filter(|s| !s.is_empty());
     let buf = JsFuture::from(
         response
             .array_buffer()

@@ -79,27 +79,25 @@ pub mod tuning {
 
     use burn::cubecl::config::{CubeClRuntimeConfig, RuntimeConfig, cache::CacheConfig};
 
-    /// Sets CubeCL's configuration once, before the first GPU device opens, and
-    /// returns a notice for people when the cache had to be set aside. A `cubecl.toml`
+    /// Sets CubeCL's configuration once, before the first GPU device opens, keeping a
+    /// notice for people ([`notice`]) when the cache had to be set aside. A `cubecl.toml`
     /// (or `burn.toml`) in the working directory or above still wins, as do CubeCL's
     /// environment variables; only its default cache place changes: CubeCL's default is
     /// the enclosing Cargo project's `target/` (the user cache outside one), which would
     /// scatter caches over whatever directory megaqa runs in. `MEGAQA_TUNE_CACHE=DIR`
     /// puts the cache in DIR.
-    pub fn configure() -> Option<String> {
-        NOTICE
-            .get_or_init(|| {
-                let mut config = CubeClRuntimeConfig::from_current_dir().override_from_env();
-                if let Some(dir) = std::env::var_os("MEGAQA_TUNE_CACHE") {
-                    config.environment.path = CacheConfig::Directory(dir.into());
-                } else if matches!(config.environment.path, CacheConfig::Target) {
-                    config.environment.path = CacheConfig::Global;
-                }
-                // Fails only when a configuration was set or read already: keep that one.
-                CubeClRuntimeConfig::try_set(config);
-                set_aside_if_corrupt(&database())
-            })
-            .clone()
+    pub fn configure() {
+        NOTICE.get_or_init(|| {
+            let mut config = CubeClRuntimeConfig::from_current_dir().override_from_env();
+            if let Some(dir) = std::env::var_os("MEGAQA_TUNE_CACHE") {
+                config.environment.path = CacheConfig::Directory(dir.into());
+            } else if matches!(config.environment.path, CacheConfig::Target) {
+                config.environment.path = CacheConfig::Global;
+            }
+            // Fails only when a configuration was set or read already: keep that one.
+            CubeClRuntimeConfig::try_set(config);
+            set_aside_if_corrupt(&database())
+        });
     }
 
     static NOTICE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
