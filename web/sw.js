@@ -2,8 +2,12 @@
 // reload works offline. Network first, so a new build is picked up when online;
 // the cache answers when the network does not. Models live in the page's own
 // cache ("megaqa-models"), which this worker leaves alone.
-const APP = "megaqa-app-v1";
-const SHELL = ["./", "./index.html", "./megaqa-web.js", "./megaqa-web_bg.wasm", "./style.css"];
+const APP = "megaqa-app-v2";
+const SHELL = [
+  "./", "./index.html", "./megaqa-web.js", "./megaqa-web_bg.wasm", "./style.css",
+  // The engine's Web Worker (trunk's loader shim, its glue and its wasm).
+  "./megaqa-worker_loader.js", "./megaqa-worker.js", "./megaqa-worker_bg.wasm",
+];
 
 self.addEventListener("install", (e) => {
   e.waitUntil(caches.open(APP).then((c) => c.addAll(SHELL)).then(() => self.skipWaiting()));

@@ -42,11 +42,7 @@ pub async fn open(force_cpu: bool) -> Compute {
     if force_cpu {
         return Compute::cpu(Some("CPU chosen with ?backend=cpu".into()));
     }
-    let has_gpu = web_sys::window()
-        .map(|w| {
-            js_sys::Reflect::get(&w.navigator(), &"gpu".into()).is_ok_and(|g| !g.is_undefined())
-        })
-        .unwrap_or(false);
+    let has_gpu = navigator_gpu().is_some();
     if !has_gpu {
         return Compute::cpu(Some("this browser has no WebGPU (navigator.gpu)".into()));
     }
@@ -105,10 +101,18 @@ pub fn does_not_fit(c: &Compute, tensor: &str, bytes: u64) -> Option<String> {
     })
 }
 
+/// `navigator.gpu`, in the worker (the engine's home) or a page (the wasm tests).
+fn navigator_gpu() -> Option<wasm_bindgen::JsValue> {
+    let navigator = js_sys::Reflect::get(&js_sys::global(), &"navigator".into()).ok()?;
+    js_sys::Reflect::get(&navigator, &"gpu".into())
+        .ok()
+        .filter(|g| !g.is_undefined() && !g.is_null())
+}
+
 /// "vendor architecture" from `(await navigator.gpu.requestAdapter()).info`.
 async fn browser_adapter_info() -> Option<String> {
     use js_sys::Reflect;
-    let gpu = Reflect::get(&web_sys::window()?.navigator(), &"gpu".into()).ok()?;
+    let gpu = navigator_gpu()?;
     let request = Reflect::get(&gpu, &"requestAdapter".into()).ok()?;
     let promise = js_sys::Function::from(request).call0(&gpu).ok()?;
     let adapter = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::from(promise))

@@ -6,8 +6,7 @@ use megaqa_retrieve::{Collection, Library, PassageConfig};
 
 use crate::store;
 
-/// Passages the reader reads per question (as `megaqa ask --docs` by default).
-pub const PASSAGES: usize = 10;
+pub use crate::protocol::PASSAGES;
 
 /// An indexed collection and what the page says about it.
 pub struct Indexed {

@@ -1,16 +1,22 @@
-//! The megaqa browser app: the engine (the same code as the CLI) on WebGPU, or on
-//! the CPU in wasm where WebGPU is missing, behind a Leptos page.
+//! The megaqa browser app's page: a Leptos page that renders and posts requests to the
+//! engine (the same code as the CLI, on WebGPU or on the CPU in wasm), which runs in a
+//! Web Worker (`worker.rs`, its own wasm), so that nothing the engine does holds this
+//! thread. This wasm has no Burn in it.
 
+#[cfg(target_arch = "wasm32")]
+mod answer_panel;
 #[cfg(target_arch = "wasm32")]
 mod app;
 #[cfg(target_arch = "wasm32")]
-mod compute;
+mod ask_panel;
 #[cfg(target_arch = "wasm32")]
-mod documents;
+mod bridge;
 #[cfg(target_arch = "wasm32")]
 mod download;
 #[cfg(target_arch = "wasm32")]
-mod store;
+mod model_panel;
+#[cfg(target_arch = "wasm32")]
+mod protocol;
 
 #[cfg(target_arch = "wasm32")]
 fn main() {
@@ -31,145 +37,5 @@ fn register_service_worker() {
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {
-    eprintln!("megaqa-web is the browser app: build it with `trunk build --release`");
-}
-
-/// Unit tests that run in the browser (wasm-bindgen-test in headless Chromium):
-/// `.ci/run` runs them with `cargo test --target wasm32-unknown-unknown -p megaqa-web`.
-#[cfg(all(test, target_arch = "wasm32"))]
-mod tests {
-    use wasm_bindgen_test::*;
-
-    wasm_bindgen_test_configure!(run_in_browser);
-
-    const DEMO: &[u8] = include_bytes!("../../assets/models/demo-tiny.megaqa.safetensors");
-
-    #[wasm_bindgen_test]
-    fn demo_model_loads_from_bytes_and_answers_on_the_cpu_backend() {
-        let ckpt = megaqa::model::Checkpoint::from_bytes("demo", "demo.safetensors", DEMO.to_vec())
-            .expect("the demo model reads from bytes");
-        let engine =
-            megaqa::Engine::new(ckpt, burn::tensor::Device::flex(), burn::tensor::DType::F32)
-                .expect("engine");
-        let passage = include_str!("../../assets/demo/passage.txt");
-        let a = engine
-            .ask("In what country is Normandy located?", passage, 8)
-            .expect("answer");
-        assert_eq!(a.prediction.text(), "France");
-    }
-
-    /// What the page's file picker hands over: a `.nemo`, or a Hugging Face set.
-    #[wasm_bindgen_test]
-    fn nemo_and_hugging_face_files_load_from_bytes_alike() {
-        let dir = "../../tests/fixtures/models/megatron-tiny";
-        let nemo = include_bytes!("../../tests/fixtures/models/megatron-tiny.nemo").to_vec();
-        let hf = std::collections::BTreeMap::from([
-            (
-                "config.json".to_string(),
-                include_bytes!("../../tests/fixtures/models/megatron-tiny/config.json").to_vec(),
-            ),
-            (
-                "model.safetensors".to_string(),
-                include_bytes!("../../tests/fixtures/models/megatron-tiny/model.safetensors")
-                    .to_vec(),
-            ),
-            (
-                "vocab.txt".to_string(),
-                include_bytes!("../../tests/fixtures/models/megatron-tiny/vocab.txt").to_vec(),
-            ),
-        ]);
-        let a = megaqa::model::Checkpoint::from_bytes("t.nemo", "t.nemo", nemo)
-            .expect(".nemo from bytes");
-        let b = megaqa::model::Checkpoint::from_hf_files(dir, hf).expect("HF files from bytes");
-        let run = |c| {
-            let e = megaqa::Engine::new(c, burn::tensor::Device::flex(), burn::tensor::DType::F32)
-                .unwrap();
-            e.ask(
-                "Where is Normandy?",
-                "The Normans gave their name to Normandy, a region in France.",
-                8,
-            )
-            .unwrap()
-        };
-        let (x, y) = (run(a), run(b));
-        assert_eq!(x.prediction.text(), y.prediction.text());
-        let d = x.logits[0]
-            .0
-            .iter()
-            .zip(&y.logits[0].0)
-            .map(|(p, q)| (p - q).abs())
-            .fold(0f32, f32::max);
-        assert!(d < 1e-5, "max |d| {d}");
-    }
-
-    #[wasm_bindgen_test]
-    fn a_model_larger_than_the_adapter_allows_is_refused_with_its_sizes() {
-        let mut c = crate::compute::Compute::cpu(None);
-        assert!(crate::compute::does_not_fit(&c, "embeddings.word", 1 << 30).is_none());
-        c.max_binding = Some(128 << 20);
-        let why = crate::compute::does_not_fit(&c, "embeddings.word", 256 << 20).unwrap();
-        assert!(
-            why.contains("embeddings.word") && why.contains("268.4 MB") && why.contains("134.2 MB"),
-            "{why}"
-        );
-        assert!(crate::compute::does_not_fit(&c, "qa.weight", 1024).is_none());
-    }
-
-    /// Documents chosen in the page are indexed in wasm by the same retriever as the CLI.
-    #[wasm_bindgen_test]
-    fn documents_are_indexed_and_searched_in_the_browser() {
-        let files = vec![
-            (
-                "bridge.txt".to_string(),
-                include_bytes!("../../assets/demo/unseen-passage.txt").to_vec(),
-            ),
-            (
-                "notes.md".to_string(),
-                b"# Tea\n\nTea was grown here first.".to_vec(),
-            ),
-            ("photo.txt".to_string(), b"\x89PNG\0".to_vec()),
-        ];
-        let ix = crate::documents::index(&files).unwrap();
-        assert!(
-            ix.summary.starts_with("2 file(s)") && ix.summary.contains("photo.txt"),
-            "{}",
-            ix.summary
-        );
-        let hits = ix
-            .library
-            .search("Who designed the Larkspur Bridge?", 10)
-            .unwrap();
-        let p = ix.library.passages()[hits[0].passage];
-        assert_eq!(ix.library.documents[p.doc as usize].name, "bridge.txt");
-        assert!(ix.library.text(&p).contains("Margaret Hale"));
-    }
-
-    #[wasm_bindgen_test]
-    async fn cache_api_keeps_lists_and_deletes_models() {
-        let sha = crate::store::sha256_hex(b"abc").await;
-        // SubtleCrypto's digest, checked against the known sha256 of "abc".
-        assert_eq!(
-            sha,
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-        let key = crate::store::local_key("t.safetensors", &sha);
-        let kept = crate::store::put(&key, "t.safetensors", b"abc", sha)
-            .await
-            .unwrap();
-        assert_eq!(kept.bytes, 3);
-        // The bytes come back with the sha256 kept beside them (not hashed again).
-        assert_eq!(
-            crate::store::get(&key).await.unwrap(),
-            Some((b"abc".to_vec(), Some(kept.sha256.clone())))
-        );
-        assert!(
-            crate::store::list()
-                .await
-                .unwrap()
-                .iter()
-                .any(|c| c.name == "t.safetensors" && c.bytes == 3)
-        );
-        crate::store::delete(&key).await.unwrap();
-        assert!(crate::store::get(&key).await.unwrap().is_none());
-    }
+    eprintln!("megaqa-web is the browser app's page: build it with `trunk build --release`");
 }

@@ -14,14 +14,15 @@ pub const MODELS: &str = "megaqa-models";
 /// Where the documents to ask are kept.
 pub const DOCUMENTS: &str = "megaqa-documents";
 
-/// A model kept in browser storage.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Cached {
-    /// The cache key (a same-origin URL path).
-    pub key: String,
-    pub name: String,
-    pub bytes: u64,
-    pub sha256: String,
+pub use crate::protocol::Cached;
+
+/// `name` on the global object: the worker's `self` or the page's `window`, which both
+/// have `caches`, `crypto` and `fetch` (the engine runs in a worker; tests in a page).
+fn global(name: &str) -> Result<JsValue, String> {
+    js_sys::Reflect::get(&js_sys::global(), &name.into())
+        .ok()
+        .filter(|v| !v.is_undefined())
+        .ok_or_else(|| format!("this browser has no {name} here"))
 }
 
 fn js_err(what: &str, e: JsValue) -> String {
@@ -39,9 +40,9 @@ fn js_err(what: &str, e: JsValue) -> String {
 /// the page's thread: sha2 in wasm took ~0.25 s of the page's time for a 46 MB model),
 /// else by sha2 (pages served over plain http from another host have no SubtleCrypto).
 pub async fn sha256_hex(bytes: &[u8]) -> String {
-    let subtle = web_sys::window()
-        .and_then(|w| w.crypto().ok())
-        .map(|c| c.subtle())
+    let subtle = global("crypto")
+        .ok()
+        .map(|c| c.unchecked_into::<web_sys::Crypto>().subtle())
         .filter(|s| !JsValue::from(s).is_undefined());
     if let Some(subtle) = subtle
         && let Ok(promise) = subtle.digest_with_str_and_u8_array("SHA-256", bytes)
@@ -54,10 +55,9 @@ pub async fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 async fn open_cache(name: &str) -> Result<Cache, String> {
-    let window = web_sys::window().ok_or("no window")?;
-    let caches = window
-        .caches()
-        .map_err(|e| js_err("browser storage (Cache API) is unavailable", e))?;
+    let caches: web_sys::CacheStorage = global("caches")
+        .map_err(|e| format!("browser storage (Cache API) is unavailable: {e}"))?
+        .unchecked_into();
     let cache = JsFuture::from(caches.open(name))
         .await
         .map_err(|e| js_err("opening browser storage", e))?;
@@ -192,8 +192,11 @@ pub async fn fetch_with_progress(
     url: &str,
     mut progress: impl FnMut(u64, Option<u64>),
 ) -> Result<Vec<u8>, String> {
-    let window = web_sys::window().ok_or("no window")?;
-    let response: Response = JsFuture::from(window.fetch_with_str(url))
+    let fetch: js_sys::Function = global("fetch")?.unchecked_into();
+    let started = fetch
+        .call1(&js_sys::global(), &url.into())
+        .map_err(|e| js_err(&format!("{url}: download failed"), e))?;
+    let response: Response = JsFuture::from(js_sys::Promise::from(started))
         .await
         .map_err(|e| js_err(&format!("{url}: download failed (offline?)"), e))?
         .unchecked_into();

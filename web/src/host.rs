@@ -1,0 +1,488 @@
+//! The engine's side of the page, in the Web Worker: the backend, the loaded model,
+//! the indexed documents and the session's answers. Each [`Request`] from the page
+//! runs here as a task; what the page should show goes back as [`Event`]s, so that
+//! loading, compiling GPU kernels and answering never hold the page's thread.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use burn::tensor::DType;
+use megaqa::model::Checkpoint;
+use megaqa::text::best_passage;
+use megaqa::{Answered, Engine, QuestionResult, ResultsFile, Shapes};
+use megaqa_retrieve::Library;
+use wasm_bindgen_futures::spawn_local;
+
+use crate::compute::{self, Compute};
+use crate::documents;
+use crate::protocol::{Cached, Event, Load, LoadFrom, ModelInfo, Request, Shown, Source, Span};
+use crate::store;
+
+/// Windows per network call.
+const BATCH: usize = 8;
+/// Progress is posted each time this many more bytes have arrived (and at the end).
+const PROGRESS_STEP: u64 = 1 << 20;
+
+#[derive(Default)]
+struct Host {
+    compute: Option<Compute>,
+    /// The `?bucket=N` the page asked for, else `Shapes::GPU` on WebGPU.
+    bucket: Option<usize>,
+    engine: Option<Rc<Engine>>,
+    library: Option<Rc<Library>>,
+    session: Vec<QuestionResult>,
+}
+
+thread_local! {
+    static HOST: RefCell<Host> = RefCell::new(Host::default());
+}
+
+/// Runs one request from the page; `files` are those posted with it.
+pub fn handle(request: Request, files: Vec<web_sys::File>, post: fn(&Event)) {
+    spawn_local(async move {
+        match request {
+            Request::Start {
+                force_cpu,
+                bucket,
+                model,
+            } => start(force_cpu, bucket, model, post).await,
+            Request::Load(load) => load_model(load, files, post).await,
+            Request::Documents => read_documents(files, post).await,
+            Request::ForgetDocuments => {
+                HOST.with(|h| h.borrow_mut().library = None);
+                post(&Event::Documents(None));
+                if let Err(e) = documents::forget().await {
+                    post(&Event::Error(Some(e)));
+                }
+            }
+            Request::Delete(key) => {
+                if let Err(e) = store::delete(&key).await {
+                    post(&Event::Error(Some(e)));
+                }
+                list_stored(post).await;
+            }
+            Request::Ask {
+                question,
+                passage,
+                documents,
+            } => ask(question, passage, documents, post).await,
+            Request::Export => export(post),
+        }
+    });
+}
+
+/// Opens the backend, loads the first model and brings back the kept documents.
+async fn start(force_cpu: bool, bucket: Option<usize>, model: Load, post: fn(&Event)) {
+    let c = compute::open(force_cpu).await;
+    post(&Event::Backend {
+        label: c.label(),
+        f16: c.f16,
+        note: c.fallback_reason.clone(),
+    });
+    HOST.with(|h| {
+        let mut h = h.borrow_mut();
+        h.compute = Some(c);
+        h.bucket = bucket.filter(|n| (1..=512).contains(n));
+    });
+    list_stored(post).await;
+    load_model(model, vec![], post).await;
+    match documents::kept().await {
+        Ok(files) if !files.is_empty() => install_documents(&files, false, post).await,
+        Ok(_) => {}
+        Err(e) => post(&Event::Note(e)),
+    }
+}
+
+async fn list_stored(post: fn(&Event)) {
+    match store::list().await {
+        Ok(list) => post(&Event::Stored(list)),
+        Err(e) => post(&Event::Note(e)),
+    }
+}
+
+/// Loads a model from a URL (or browser storage), storage or files, and installs it.
+async fn load_model(load: Load, files: Vec<web_sys::File>, post: fn(&Event)) {
+    post(&Event::Busy(true));
+    post(&Event::Error(None));
+    let opened = match &load.from {
+        LoadFrom::Url(url) => from_url(url, post).await,
+        LoadFrom::Stored(c) => from_storage(c).await,
+        LoadFrom::Files => from_files(&files, post).await,
+    };
+    post(&Event::Progress(None));
+    let engine = match opened {
+        Ok((origin, ckpt, bytes, sha)) => install(origin, ckpt, bytes, sha, post),
+        Err(e) => {
+            post(&Event::Error(Some(e)));
+            None
+        }
+    };
+    post(&Event::Busy(false));
+    list_stored(post).await;
+    if let Some(engine) = engine {
+        warm(engine, &load.question, &load.passage, post).await;
+    }
+}
+
+type Opened = (String, Checkpoint, u64, String);
+
+async fn from_url(url: &str, post: fn(&Event)) -> Result<Opened, String> {
+    let name = url.rsplit('/').next().unwrap_or(url).to_string();
+    let (bytes, from_cache, kept_sha) = match store::get(url).await.ok().flatten() {
+        Some((b, sha)) => {
+            post(&Event::Status(
+                "loaded from browser storage (works offline)".into(),
+            ));
+            (b, true, sha)
+        }
+        None => {
+            post(&Event::Status(format!("downloading {url}…")));
+            let mut sent = 0u64;
+            let b = store::fetch_with_progress(url, |n, total| {
+                if n >= sent + PROGRESS_STEP || Some(n) == total {
+                    sent = n;
+                    post(&Event::Progress(Some((n, total))));
+                }
+            })
+            .await?;
+            (b, false, None)
+        }
+    };
+    let sha = match kept_sha {
+        Some(sha) => sha,
+        None => store::sha256_hex(&bytes).await,
+    };
+    let len = bytes.len() as u64;
+    // A download is kept for offline use before its bytes move into the checkpoint
+    // (no second copy), and dropped again if unreadable.
+    if !from_cache && let Err(e) = store::put(url, &name, &bytes, sha.clone()).await {
+        post(&Event::Note(e));
+    }
+    match Checkpoint::from_bytes(url, &name, bytes) {
+        Ok(ckpt) => Ok((url.to_string(), ckpt, len, sha)),
+        Err(e) => {
+            if !from_cache {
+                let _ = store::delete(url).await;
+            }
+            Err(e.to_string())
+        }
+    }
+}
+
+async fn from_storage(c: &Cached) -> Result<Opened, String> {
+    let (bytes, _) = store::get(&c.key)
+        .await?
+        .ok_or_else(|| format!("{} is no longer stored", c.name))?;
+    let ckpt = Checkpoint::from_bytes(&c.name, &c.name, bytes).map_err(|e| e.to_string())?;
+    Ok((c.name.clone(), ckpt, c.bytes, c.sha256.clone()))
+}
+
+/// A `.nemo`, a converted `.safetensors`, or a Hugging Face set; kept in storage in
+/// the converted form (one file, whatever was selected).
+async fn from_files(files: &[web_sys::File], post: fn(&Event)) -> Result<Opened, String> {
+    let mut map = BTreeMap::new();
+    let mut total = 0u64;
+    for f in files {
+        post(&Event::Status(format!("reading {}…", f.name())));
+        let b = store::read_file(f).await?;
+        total += b.len() as u64;
+        post(&Event::Progress(Some((total, None))));
+        map.insert(f.name(), b);
+    }
+    let ckpt = if map.contains_key("config.json") {
+        Checkpoint::from_hf_files("selected files", map)
+    } else if map.len() == 1 {
+        let (name, bytes) = map.into_iter().next().expect("one file");
+        Checkpoint::from_bytes(&name, &name, bytes)
+    } else {
+        return Err("select one file (.nemo or a converted .safetensors), or a Hugging Face set: config.json + model.safetensors (or pytorch_model.bin) + vocab.txt".into());
+    }
+    .map_err(|e| e.to_string())?;
+    let first = files.first().map(|f| f.name()).unwrap_or_default();
+    let name = format!("{}.megaqa.safetensors", first.trim_end_matches(".safetensors"));
+    let bytes = ckpt.to_converted_bytes(false).map_err(|e| e.to_string())?;
+    let sha = store::sha256_hex(&bytes).await;
+    let key = store::local_key(&name, &sha);
+    if let Err(e) = store::put(&key, &name, &bytes, sha.clone()).await {
+        post(&Event::Note(e));
+    }
+    Ok((name, ckpt, total, sha))
+}
+
+/// Builds the engine for a checkpoint (on WebGPU unless the model does not fit) and
+/// makes it the one that answers.
+fn install(
+    origin: String,
+    ckpt: Checkpoint,
+    bytes: u64,
+    sha256: String,
+    post: fn(&Event),
+) -> Option<Rc<Engine>> {
+    let Some(compute) = HOST.with(|h| h.borrow().compute.clone()) else {
+        post(&Event::Error(Some("the backend is not ready".into())));
+        return None;
+    };
+    let cfg = ckpt.config.clone();
+    let largest = ckpt
+        .weights
+        .iter()
+        .map(|(n, t)| (n.clone(), t.shape.iter().product::<usize>() as u64 * 4))
+        .max_by_key(|(_, b)| *b);
+    let mut device = compute.device.clone();
+    let mut on_gpu = compute.max_binding.is_some();
+    let mut note = None;
+    if let Some((name, size)) = largest
+        && let Some(why) = compute::does_not_fit(&compute, &name, size)
+    {
+        note = Some(format!("{why}: running it on the CPU instead."));
+        device = burn::tensor::Device::flex();
+        on_gpu = false;
+    }
+    let mut engine = match Engine::new(ckpt, device, DType::F32) {
+        Ok(e) => e,
+        Err(e) => {
+            post(&Event::Error(Some(e.to_string())));
+            return None;
+        }
+    };
+    if on_gpu {
+        let bucket = HOST.with(|h| h.borrow().bucket);
+        engine.shapes = bucket.map_or(Shapes::GPU, |step| Shapes::Buckets { step });
+    }
+    post(&Event::Model(ModelInfo {
+        name: origin,
+        bytes,
+        sha256,
+        model_sha256: engine.model_sha256.clone(),
+        shape: format!(
+            "{} layers × {} hidden, {} heads, {}",
+            cfg.num_layers,
+            cfg.hidden_size,
+            cfg.num_heads,
+            if cfg.pre_layer_norm {
+                "pre-LN (Megatron)"
+            } else {
+                "post-LN (BERT)"
+            }
+        ),
+        note,
+    }));
+    let engine = Rc::new(engine);
+    HOST.with(|h| h.borrow_mut().engine = Some(engine.clone()));
+    Some(engine)
+}
+
+/// On WebGPU, answers the boxes' question and passage right after loading (and drops
+/// the answer), so that the kernels compile (seconds on a software GPU) before the
+/// first question, not in it. A question asked meanwhile waits on the same work.
+async fn warm(engine: Rc<Engine>, question: &str, passage: &str, post: fn(&Event)) {
+    let Shapes::Buckets { step } = engine.shapes else {
+        post(&Event::Ready(Some("yes".into())));
+        return;
+    };
+    post(&Event::Ready(None));
+    let t0 = js_sys::Date::now();
+    let (q, p) = if question.trim().is_empty() || passage.trim().is_empty() {
+        ("Who designed it?", "It was designed by an engineer.")
+    } else {
+        (question, passage)
+    };
+    match engine.ask_async(q, p, BATCH).await {
+        Ok(_) => post(&Event::Ready(Some(format!(
+            "yes · GPU kernels compiled in {:.1} s (lengths padded to multiples of {step} tokens)",
+            (js_sys::Date::now() - t0) / 1e3
+        )))),
+        Err(e) => {
+            // Questions still run (and compile on first use); say why it is slow.
+            post(&Event::Ready(Some(format!(
+                "yes, but compiling ahead failed: {e}"
+            ))));
+            post(&Event::Error(Some(format!("warming up the GPU: {e}"))));
+        }
+    }
+}
+
+async fn ask(question: String, passage: String, use_documents: bool, post: fn(&Event)) {
+    let (engine, library) = HOST.with(|h| {
+        let h = h.borrow();
+        (h.engine.clone(), h.library.clone())
+    });
+    let library = library.filter(|_| use_documents);
+    let refused = if engine.is_none() {
+        Some("load a model first")
+    } else if question.trim().is_empty() || (library.is_none() && passage.trim().is_empty()) {
+        Some("type a passage and a question")
+    } else {
+        None
+    };
+    let (Some(engine), None) = (engine, refused) else {
+        post(&Event::Error(refused.map(String::from)));
+        post(&Event::Busy(false));
+        return;
+    };
+    post(&Event::Busy(true));
+    post(&Event::Error(None));
+    let answered = match &library {
+        None => engine
+            .ask_async(&question, &passage, BATCH)
+            .await
+            .map_err(|e| e.to_string())
+            .map(|a| {
+                let s = shown(&passage, &a);
+                (passage.clone(), a, s)
+            }),
+        Some(lib) => ask_documents(&engine, lib, &question).await,
+    };
+    match answered {
+        Ok((context, a, shown)) => {
+            let mut r = QuestionResult::new(None, &question, &context, &a);
+            r.context = Some(context);
+            let session = HOST.with(|h| {
+                let mut h = h.borrow_mut();
+                h.session.push(r);
+                h.session.len()
+            });
+            post(&Event::Answer { shown, session });
+        }
+        Err(e) => post(&Event::Error(Some(e))),
+    }
+    post(&Event::Busy(false));
+}
+
+/// What the page shows of an answer read from `passage`.
+fn shown(passage: &str, a: &Answered) -> Shown {
+    let p = &a.prediction;
+    let span = |text: &str, start, end, probability, score| Span {
+        text: text.into(),
+        start,
+        end,
+        probability,
+        score,
+    };
+    let best_score = p.null_score - p.null_odds;
+    Shown {
+        passage: passage.into(),
+        answer: p
+            .answer
+            .as_ref()
+            .map(|x| span(&x.text, x.start, x.end, x.probability, best_score)),
+        sentence: p
+            .answer
+            .as_ref()
+            .map_or(String::new(), |x| x.sentence.clone()),
+        null_score: p.null_score,
+        null_odds: p.null_odds,
+        nbest: p
+            .nbest
+            .iter()
+            .filter(|e| !e.text.is_empty())
+            .take(10)
+            .map(|e| {
+                let score = f64::from(e.start_logit) + f64::from(e.end_logit);
+                span(&e.text, e.start, e.end, e.probability, score)
+            })
+            .collect(),
+        windows: a.windows.len(),
+        tokenize_ms: a.timings.tokenize_ms,
+        network_ms: a.timings.network_ms,
+        decode_ms: a.timings.decode_ms,
+        source: None,
+    }
+}
+
+/// A question over the indexed documents: BM25 passages read in one batch, the answer
+/// from the passage whose span beats its null score by most (as `megaqa ask --docs`).
+/// Returns the passage read, its answer and what the page shows.
+async fn ask_documents(
+    engine: &Engine,
+    lib: &Library,
+    question: &str,
+) -> Result<(String, Answered, Shown), String> {
+    let hits = lib
+        .search(question, documents::PASSAGES)
+        .map_err(|e| e.to_string())?;
+    if hits.is_empty() {
+        return Err("no passage of your documents shares a word with the question".into());
+    }
+    let texts: Vec<&str> = hits
+        .iter()
+        .map(|h| lib.text(&lib.passages()[h.passage]))
+        .collect();
+    let items: Vec<(&str, &str)> = texts.iter().map(|t| (question, *t)).collect();
+    let mut read = engine
+        .answer_many_async(&items, BATCH)
+        .await
+        .map_err(|e| e.to_string())?;
+    let best = best_passage(read.iter().map(|r| &r.prediction)).expect("at least one passage");
+    let name = |h: &megaqa_retrieve::Hit| {
+        let p = lib.passages()[h.passage];
+        (lib.documents[p.doc as usize].name.clone(), p)
+    };
+    let (document, p) = name(&hits[best]);
+    let source = Source {
+        document,
+        start: p.start as usize,
+        end: p.end as usize,
+        rank: best,
+        score: hits[best].score,
+        read: hits
+            .iter()
+            .zip(&read)
+            .map(|(h, r)| (name(h).0, h.score, r.prediction.text().to_owned()))
+            .collect(),
+    };
+    let a = read.swap_remove(best);
+    let mut s = shown(texts[best], &a);
+    // The page's timings cover every passage read.
+    s.network_ms = a.timings.network_ms * hits.len() as f64;
+    s.tokenize_ms = a.timings.tokenize_ms * hits.len() as f64;
+    s.source = Some(source);
+    Ok((texts[best].to_owned(), a, s))
+}
+
+async fn read_documents(files: Vec<web_sys::File>, post: fn(&Event)) {
+    post(&Event::Error(None));
+    let mut read = Vec::new();
+    for f in &files {
+        match store::read_file(f).await {
+            Ok(b) => read.push((f.name(), b)),
+            Err(e) => return post(&Event::Error(Some(e))),
+        }
+    }
+    install_documents(&read, true, post).await;
+}
+
+/// Indexes documents and makes them what questions search (`keep`: store them too).
+async fn install_documents(files: &[(String, Vec<u8>)], keep: bool, post: fn(&Event)) {
+    match documents::index(files) {
+        Ok(ix) => {
+            HOST.with(|h| h.borrow_mut().library = Some(Rc::new(ix.library)));
+            post(&Event::Documents(Some(ix.summary)));
+            if keep && let Err(e) = documents::keep(files).await {
+                post(&Event::Note(e));
+            }
+        }
+        Err(e) => post(&Event::Error(Some(e))),
+    }
+}
+
+/// The session as a megaqa results file, for `megaqa parity --against`.
+fn export(post: fn(&Event)) {
+    let file = HOST.with(|h| {
+        let h = h.borrow();
+        let (engine, compute) = (h.engine.as_ref()?, h.compute.as_ref()?);
+        Some(ResultsFile::new(
+            &engine.model_sha256,
+            &compute.label(),
+            h.session.clone(),
+        ))
+    });
+    let Some(file) = file else {
+        return post(&Event::Error(Some("nothing to export yet".into())));
+    };
+    match serde_json::to_string_pretty(&file) {
+        Ok(text) => post(&Event::Export(text)),
+        Err(e) => post(&Event::Error(Some(e.to_string()))),
+    }
+}
