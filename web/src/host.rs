@@ -107,12 +107,20 @@ async fn load_model(load: Load, files: Vec<web_sys::File>, post: fn(&Event)) {
     post(&Event::Error(None));
     let opened = match &load.from {
         LoadFrom::Url(url) => from_url(url, post).await,
-        LoadFrom::Stored(c) => from_storage(c).await,
-        LoadFrom::Files => from_files(&files, post).await,
+        LoadFrom::Stored(c) => from_storage(c).await.map(|o| (o, None)),
+        LoadFrom::Files => from_files(&files, post).await.map(|o| (o, None)),
     };
     post(&Event::Progress(None));
     let engine = match opened {
-        Ok((origin, ckpt, bytes, sha)) => install(origin, ckpt, bytes, sha, post),
+        Ok(((origin, ckpt, bytes, sha), writing)) => {
+            let engine = install(origin, ckpt, bytes, sha, post);
+            if let Some(w) = writing
+                && let Err(e) = w.done().await
+            {
+                post(&Event::Note(e));
+            }
+            engine
+        }
         Err(e) => {
             post(&Event::Error(Some(e)));
             None
@@ -127,7 +135,11 @@ async fn load_model(load: Load, files: Vec<web_sys::File>, post: fn(&Event)) {
 
 type Opened = (String, Checkpoint, u64, String);
 
-async fn from_url(url: &str, post: fn(&Event)) -> Result<Opened, String> {
+/// A model read from a URL, and its write to browser storage if it was downloaded.
+async fn from_url(
+    url: &str,
+    post: fn(&Event),
+) -> Result<(Opened, Option<store::Writing>), String> {
     let name = url.rsplit('/').next().unwrap_or(url).to_string();
     let (bytes, from_cache, kept_sha) = match store::get(url).await.ok().flatten() {
         Some((b, sha)) => {
@@ -154,15 +166,25 @@ async fn from_url(url: &str, post: fn(&Event)) -> Result<Opened, String> {
         None => store::sha256_hex(&bytes).await,
     };
     let len = bytes.len() as u64;
-    // A download is kept for offline use before its bytes move into the checkpoint
-    // (no second copy), and dropped again if unreadable.
-    if !from_cache && let Err(e) = store::put(url, &name, &bytes, sha.clone()).await {
-        post(&Event::Note(e));
-    }
+    // A download is handed to browser storage (kept for offline use) before its bytes
+    // move into the checkpoint (no second copy); the browser writes it while the engine
+    // is built, and it is dropped again if unreadable.
+    let writing = if from_cache {
+        None
+    } else {
+        match store::start_put(url, &name, &bytes, &sha).await {
+            Ok(w) => Some(w),
+            Err(e) => {
+                post(&Event::Note(e));
+                None
+            }
+        }
+    };
     match Checkpoint::from_bytes(url, &name, bytes) {
-        Ok(ckpt) => Ok((url.to_string(), ckpt, len, sha)),
+        Ok(ckpt) => Ok(((url.to_string(), ckpt, len, sha), writing)),
         Err(e) => {
-            if !from_cache {
+            if let Some(w) = writing {
+                let _ = w.done().await;
                 let _ = store::delete(url).await;
             }
             Err(e.to_string())

@@ -83,30 +83,57 @@ pub async fn put_in(
     bytes: &[u8],
     sha: String,
 ) -> Result<Cached, String> {
-    let cache = open_cache(store).await?;
-    let headers = Headers::new().map_err(|e| js_err("headers", e))?;
-    for (k, v) in [
-        ("x-megaqa-name", name.to_string()),
-        ("x-megaqa-sha256", sha.clone()),
-        ("content-length", bytes.len().to_string()),
-        ("content-type", "application/octet-stream".into()),
-    ] {
-        headers.set(k, &v).map_err(|e| js_err("headers", e))?;
-    }
-    let init = ResponseInit::new();
-    init.set_headers(&headers);
-    let body = Uint8Array::from(bytes);
-    let response = Response::new_with_opt_buffer_source_and_init(Some(&body), &init)
-        .map_err(|e| js_err("response", e))?;
-    JsFuture::from(cache.put_with_str(key, &response))
-        .await
-        .map_err(|e| js_err("saving in browser storage (is it full?)", e))?;
+    start_put_in(store, key, name, bytes, &sha).await?.done().await?;
     Ok(Cached {
         key: key.into(),
         name: name.into(),
         bytes: bytes.len() as u64,
         sha256: sha,
     })
+}
+
+/// A write the browser is doing: it has the bytes and writes them off this thread,
+/// while the caller goes on (builds the engine); [`Writing::done`] says how it ended.
+pub struct Writing(JsFuture);
+
+impl Writing {
+    pub async fn done(self) -> Result<(), String> {
+        self.0
+            .await
+            .map(|_| ())
+            .map_err(|e| js_err("saving in browser storage (is it full?)", e))
+    }
+}
+
+/// Hands `bytes` to the browser to keep under `key` in the models' cache, as [`put`]
+/// does, without waiting for the write.
+pub async fn start_put(key: &str, name: &str, bytes: &[u8], sha: &str) -> Result<Writing, String> {
+    start_put_in(MODELS, key, name, bytes, sha).await
+}
+
+async fn start_put_in(
+    store: &str,
+    key: &str,
+    name: &str,
+    bytes: &[u8],
+    sha: &str,
+) -> Result<Writing, String> {
+    let cache = open_cache(store).await?;
+    let headers = Headers::new().map_err(|e| js_err("headers", e))?;
+    for (k, v) in [
+        ("x-megaqa-name", name),
+        ("x-megaqa-sha256", sha),
+        ("content-length", &bytes.len().to_string()),
+        ("content-type", "application/octet-stream"),
+    ] {
+        headers.set(k, v).map_err(|e| js_err("headers", e))?;
+    }
+    let init = ResponseInit::new();
+    init.set_headers(&headers);
+    let body = Uint8Array::from(bytes);
+    let response = Response::new_with_opt_buffer_source_and_init(Some(&body), &init)
+        .map_err(|e| js_err("response", e))?;
+    Ok(Writing(JsFuture::from(cache.put_with_str(key, &response))))
 }
 
 /// The bytes kept under `key`, if any, with the sha256 [`put`] stored beside them
@@ -230,8 +257,11 @@ pub async fn fetch_with_progress(
         }
         let value =
             js_sys::Reflect::get(&chunk, &"value".into()).map_err(|e| js_err("download", e))?;
+        // Straight from the chunk into the buffer: one copy, not two.
         let part: Uint8Array = value.unchecked_into();
-        bytes.extend(part.to_vec());
+        let at = bytes.len();
+        bytes.resize(at + part.length() as usize, 0);
+        part.copy_to(&mut bytes[at..]);
         progress(bytes.len() as u64, total);
     }
     Ok(bytes)
