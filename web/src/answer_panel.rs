@@ -26,7 +26,9 @@ fn passage_view(r: &Shown, chosen: Option<usize>) -> AnyView {
             }
             .into_any()
         }
-        None => view! { <p class="passage" data-testid="passage">{r.passage.clone()}</p> }.into_any(),
+        None => {
+            view! { <p class="passage" data-testid="passage">{r.passage.clone()}</p> }.into_any()
+        }
     }
 }
 

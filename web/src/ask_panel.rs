@@ -15,7 +15,9 @@ fn chosen(ev: &leptos::ev::Event) -> Vec<web_sys::File> {
         .target()
         .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
         .and_then(|i| i.files());
-    list.map_or(vec![], |l| (0..l.length()).filter_map(|i| l.get(i)).collect())
+    list.map_or(vec![], |l| {
+        (0..l.length()).filter_map(|i| l.get(i)).collect()
+    })
 }
 
 #[component]
@@ -31,8 +33,12 @@ pub fn AskPanel() -> impl IntoView {
             let bytes = read.map(|b| js_sys::Uint8Array::new(&b).to_vec());
             match bytes.map(String::from_utf8) {
                 Ok(Ok(t)) => p.passage.set(t),
-                Ok(Err(_)) => p.error.set(Some(format!("{}: not UTF-8 text", file.name()))),
-                Err(e) => p.error.set(Some(format!("{}: cannot read: {e:?}", file.name()))),
+                Ok(Err(_)) => p
+                    .error
+                    .set(Some(format!("{}: not UTF-8 text", file.name()))),
+                Err(e) => p
+                    .error
+                    .set(Some(format!("{}: cannot read: {e:?}", file.name()))),
             }
         });
     };

@@ -44,17 +44,18 @@ pub fn start(on_event: impl Fn(Event) + 'static) -> Result<(), String> {
         .map_err(|e| format!("the engine's worker ({WORKER_URL}) did not start: {e:?}"))?;
     let on_event = Rc::new(on_event);
     let on_failure = on_event.clone();
-    let on_message = Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
-        let json = ev.data().as_string().unwrap_or_default();
-        let event = match serde_json::from_str::<Event>(&json) {
-            Ok(e) => e,
-            Err(e) => Event::Error(Some(format!("the engine said something unreadable: {e}"))),
-        };
-        if event == Event::Started {
-            flush();
-        }
-        on_event(event);
-    });
+    let on_message =
+        Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
+            let json = ev.data().as_string().unwrap_or_default();
+            let event = match serde_json::from_str::<Event>(&json) {
+                Ok(e) => e,
+                Err(e) => Event::Error(Some(format!("the engine said something unreadable: {e}"))),
+            };
+            if event == Event::Started {
+                flush();
+            }
+            on_event(event);
+        });
     let on_error = Closure::<dyn Fn(web_sys::Event)>::new(move |ev: web_sys::Event| {
         let message = js_sys::Reflect::get(&ev, &"message".into())
             .ok()

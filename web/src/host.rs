@@ -136,10 +136,7 @@ async fn load_model(load: Load, files: Vec<web_sys::File>, post: fn(&Event)) {
 type Opened = (String, Checkpoint, u64, String);
 
 /// A model read from a URL, and its write to browser storage if it was downloaded.
-async fn from_url(
-    url: &str,
-    post: fn(&Event),
-) -> Result<(Opened, Option<store::Writing>), String> {
+async fn from_url(url: &str, post: fn(&Event)) -> Result<(Opened, Option<store::Writing>), String> {
     let name = url.rsplit('/').next().unwrap_or(url).to_string();
     let (bytes, from_cache, kept_sha) = match store::get(url).await.ok().flatten() {
         Some((b, sha)) => {
@@ -222,7 +219,10 @@ async fn from_files(files: &[web_sys::File], post: fn(&Event)) -> Result<Opened,
     }
     .map_err(|e| e.to_string())?;
     let first = files.first().map(|f| f.name()).unwrap_or_default();
-    let name = format!("{}.megaqa.safetensors", first.trim_end_matches(".safetensors"));
+    let name = format!(
+        "{}.megaqa.safetensors",
+        first.trim_end_matches(".safetensors")
+    );
     let bytes = ckpt.to_converted_bytes(false).map_err(|e| e.to_string())?;
     let sha = store::sha256_hex(&bytes).await;
     let key = store::local_key(&name, &sha);

@@ -83,7 +83,10 @@ pub async fn put_in(
     bytes: &[u8],
     sha: String,
 ) -> Result<Cached, String> {
-    start_put_in(store, key, name, bytes, &sha).await?.done().await?;
+    start_put_in(store, key, name, bytes, &sha)
+        .await?
+        .done()
+        .await?;
     Ok(Cached {
         key: key.into(),
         name: name.into(),

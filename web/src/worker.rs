@@ -40,20 +40,21 @@ fn main() {
     use wasm_bindgen::prelude::*;
 
     console_error_panic_hook::set_once();
-    let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(|ev: web_sys::MessageEvent| {
-        let message = js_sys::Array::from(&ev.data());
-        let json = message.get(0).as_string().unwrap_or_default();
-        let files: Vec<web_sys::File> = js_sys::Array::from(&message.get(1))
-            .iter()
-            .map(|f| f.unchecked_into())
-            .collect();
-        match serde_json::from_str::<protocol::Request>(&json) {
-            Ok(request) => host::handle(request, files, post),
-            Err(e) => post(&protocol::Event::Error(Some(format!(
-                "the engine did not understand the page ({e}): reload the page"
-            )))),
-        }
-    });
+    let on_message =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(|ev: web_sys::MessageEvent| {
+            let message = js_sys::Array::from(&ev.data());
+            let json = message.get(0).as_string().unwrap_or_default();
+            let files: Vec<web_sys::File> = js_sys::Array::from(&message.get(1))
+                .iter()
+                .map(|f| f.unchecked_into())
+                .collect();
+            match serde_json::from_str::<protocol::Request>(&json) {
+                Ok(request) => host::handle(request, files, post),
+                Err(e) => post(&protocol::Event::Error(Some(format!(
+                    "the engine did not understand the page ({e}): reload the page"
+                )))),
+            }
+        });
     scope::get().set_onmessage(on_message.as_ref().unchecked_ref());
     // The handler lives as long as the worker.
     on_message.forget();
