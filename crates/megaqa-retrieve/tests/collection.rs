@@ -4,12 +4,17 @@ use megaqa_retrieve::documents::SQUAD_PARAGRAPH_SEPARATOR;
 use megaqa_retrieve::{Collection, Library, PassageConfig, RetrieveError};
 use serde_json::Value;
 
-const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/squad");
+/// ../shared/data/squad, found when the test runs (not compiled in: a test binary
+/// reused from a build in another checkout must not look there).
+fn shared() -> String {
+    let root = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    format!("{root}/../../../shared/data/squad")
+}
 
 /// (question, document index, answer's character span in the document) for every
 /// answerable question of a SQuAD file, with the file as a collection.
 fn squad(file: &str) -> (Library, Vec<(String, u32, usize, usize)>) {
-    let bytes = std::fs::read(format!("{SHARED}/{file}")).unwrap();
+    let bytes = std::fs::read(format!("{}/{file}", shared())).unwrap();
     let mut c = Collection::default();
     c.add(file, file, &bytes).unwrap();
     let lib = Library::build(c, PassageConfig::default()).unwrap();

@@ -7,7 +7,10 @@ use std::time::Instant;
 use megaqa_text::{Dataset, QaTokenizer, WindowConfig};
 
 fn main() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = std::path::PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("../..");
     let data = Dataset::open(root.join("../shared/data/squad/dev-v2.0-cs224n-half.json"))
         .expect("shared data");
     let vocab = std::fs::read_to_string(root.join("assets/vocab-uncased.txt")).unwrap();

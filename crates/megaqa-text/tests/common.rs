@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use megaqa_text::{QaTokenizer, WindowConfig};
 
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+        .join("../..")
 }
 
 pub fn tokenizer() -> QaTokenizer {

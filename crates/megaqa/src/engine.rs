@@ -405,11 +405,15 @@ fn split_logits(
 mod tests {
     use super::*;
 
+    /// The tiny fixture model. The path is read when the test runs, not compiled in: a
+    /// test binary reused from a build in another checkout must not look there.
+    fn tiny() -> String {
+        let root = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+        format!("{root}/../../tests/fixtures/models/megatron-tiny")
+    }
+
     fn engine(shapes: Shapes) -> Engine {
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../tests/fixtures/models/megatron-tiny"
-        );
+        let dir = tiny();
         let mut e =
             Engine::new(Checkpoint::open(dir).unwrap(), Device::flex(), DType::F32).unwrap();
         e.shapes = shapes;
@@ -449,10 +453,7 @@ mod tests {
     /// training and every command see the geometry the model was trained at.
     #[test]
     fn a_model_runs_with_the_geometry_and_threshold_it_carries() {
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../tests/fixtures/models/megatron-tiny"
-        );
+        let dir = tiny();
         let mut ckpt = Checkpoint::open(dir).unwrap();
         ckpt.defaults = megaqa_model::RunDefaults {
             null_threshold: Some(-1.5),

@@ -9,7 +9,8 @@ use megaqa_model::checkpoint::safetensors;
 use megaqa_model::{Batch, Checkpoint, QaModel};
 
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+        .join("../..")
 }
 
 pub fn fixture(name: &str) -> PathBuf {
