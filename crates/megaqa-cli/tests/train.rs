@@ -334,13 +334,13 @@ fn the_threshold_chosen_on_held_out_articles_and_the_geometry_travel_with_the_mo
         ])
         .args([
             "--max-seq-len",
-            "256",
+            "128",
             "--doc-stride",
-            "64",
+            "48",
             "--max-steps",
             "2",
         ])
-        .args(["--batch-size", "8", "--log-every", "1"])
+        .args(["--batch-size", "8", "--log-every", "1", "--eval", &data_s])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&err.stderr);
@@ -360,7 +360,7 @@ fn the_threshold_chosen_on_held_out_articles_and_the_geometry_travel_with_the_mo
     let chosen = held[0]["best_null_threshold"].as_f64().unwrap();
     let d = Checkpoint::open(&out).unwrap().defaults;
     assert_eq!(d.null_threshold, Some(chosen));
-    assert_eq!((d.max_seq_len, d.doc_stride), (Some(256), Some(64)));
+    assert_eq!((d.max_seq_len, d.doc_stride), (Some(128), Some(48)));
 
     let f16 = tmp.path().join("m.safetensors");
     megaqa()
@@ -401,6 +401,62 @@ fn the_threshold_chosen_on_held_out_articles_and_the_geometry_travel_with_the_mo
     }
     let (forced, _) = predict(&["--null-threshold", "1e9"]);
     assert!(forced.as_object().unwrap().values().all(|t| t != ""));
+
+    // The evaluation during the run scored the network as it was, at the run's
+    // geometry (128/48: most paragraphs take two windows) and threshold: what `predict` then `evaluate` give for the saved
+    // f32 model.
+    let dir = tempfile::tempdir().unwrap();
+    megaqa()
+        .args(["predict", "--device", "cpu", "--data", &data_s, "--model"])
+        .arg(&out)
+        .arg("--out")
+        .arg(dir.path())
+        .assert()
+        .success();
+    let ev = megaqa()
+        .args(["evaluate", "--json", "--data", &data_s, "--predictions"])
+        .arg(dir.path().join("predictions.json"))
+        .arg("--na-prob-file")
+        .arg(dir.path().join("null_odds.json"))
+        .output()
+        .unwrap();
+    assert!(ev.status.success());
+    let native: Value = serde_json::from_slice(&ev.stdout).unwrap();
+    let during = m.iter().find(|v| v["set"] == "eval").expect("an eval line");
+    for key in [
+        "total",
+        "exact",
+        "f1",
+        "HasAns_f1",
+        "NoAns_f1",
+        "best_f1_thresh",
+    ] {
+        let (a, b) = (during[key].as_f64(), native[key].as_f64());
+        assert!(
+            a.is_some() && (a.unwrap() - b.unwrap_or(f64::NAN)).abs() < 1e-9,
+            "{key}: {a:?} during training, {b:?} from predict + evaluate"
+        );
+    }
+    // Two updates leave the tiny network saying "no answer" everywhere, so the scores
+    // alone would not see another geometry; the threshold the run reports is then
+    // "below every question's null odds" (the lowest - 1), which does.
+    let lowest = read_odds(&dir.path().join("null_odds.json"))
+        .into_iter()
+        .fold(f64::INFINITY, f64::min);
+    let reported = during["best_null_threshold"].as_f64().unwrap();
+    assert!(
+        (reported - (lowest - 1.0)).abs() < 1e-6,
+        "threshold {reported} during training; the saved model's lowest null odds {lowest}"
+    );
+}
+
+fn read_odds(path: &Path) -> Vec<f64> {
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    v.as_object()
+        .unwrap()
+        .values()
+        .filter_map(Value::as_f64)
+        .collect()
 }
 
 /// `--max-steps 0` (a model trained elsewhere on the run's data, e.g. by the PyTorch

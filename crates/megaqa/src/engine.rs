@@ -175,6 +175,22 @@ impl Engine {
         })
     }
 
+    /// An engine over a network already built, with the window geometry of
+    /// `tokenizer` and a null threshold of 0: training scores its weights as they are,
+    /// without a copy of them. It has no fingerprint (`model_sha256` is empty): it
+    /// writes no results file.
+    pub fn from_network(model: QaModel, tokenizer: QaTokenizer, device: Device) -> Self {
+        Self {
+            model,
+            tokenizer,
+            device,
+            decode: DecodeConfig::default(),
+            origin: "the network in training".into(),
+            model_sha256: String::new(),
+            shapes: Shapes::default(),
+        }
+    }
+
     /// Windows for many questions, run through the network `batch_size` windows at a
     /// time (padded as [`Engine::shapes`] says), then decoded per question.
     pub fn answer_many(

@@ -14,6 +14,33 @@ pub struct SafetensorsFile {
     pub metadata: BTreeMap<String, String>,
 }
 
+/// The `__metadata__` strings of the safetensors file at `path`, reading its header
+/// only (a training run's step, without reading its weights).
+pub fn read_metadata(path: &std::path::Path) -> Result<BTreeMap<String, String>, String> {
+    use std::io::Read;
+    #[derive(serde::Deserialize)]
+    struct Header {
+        #[serde(rename = "__metadata__", default)]
+        metadata: BTreeMap<String, String>,
+    }
+    let bad = |why: String| format!("{}: not a valid safetensors file: {why}", path.display());
+    let mut f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len)
+        .map_err(|_| bad("shorter than 8 bytes".into()))?;
+    let len = u64::from_le_bytes(len);
+    // safetensors' own limit on the header (100 MB).
+    if len > 100_000_000 {
+        return Err(bad(format!("header of {len} bytes")));
+    }
+    let mut header = vec![0; len as usize];
+    f.read_exact(&mut header)
+        .map_err(|_| bad(format!("shorter than its {len}-byte header")))?;
+    serde_json::from_slice::<Header>(&header)
+        .map(|h| h.metadata)
+        .map_err(|e| bad(format!("header: {e}")))
+}
+
 pub fn read(buffer: Arc<Vec<u8>>) -> Result<SafetensorsFile, String> {
     let (_, meta) = SafeTensors::read_metadata(&buffer)
         .map_err(|e| format!("not a valid safetensors file: {e}"))?;

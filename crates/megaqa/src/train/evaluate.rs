@@ -1,13 +1,12 @@
 //! Scoring a run as it trains: the official SQuAD v2.0 figures of the current weights,
 //! and the null threshold chosen on the held-out articles.
 
-use burn::tensor::DType;
 use megaqa_text::Dataset;
 use megaqa_text::scoring::evaluate;
 use web_time::Instant;
 
 use super::{Event, Trainer};
-use crate::engine::Engine;
+use crate::engine::{Engine, tokenizer_of};
 
 impl Trainer {
     /// Official SQuAD v2.0 scores of the current weights on `data`.
@@ -15,8 +14,20 @@ impl Trainer {
         &self,
         data: &Dataset,
     ) -> Result<serde_json::Map<String, serde_json::Value>, String> {
-        let engine = Engine::new(self.checkpoint()?, self.device.clone(), DType::F32)
-            .map_err(|e| e.to_string())?;
+        // The weights as they are (no copy through a checkpoint), at the run's window
+        // geometry and with the null threshold chosen so far.
+        let files = self
+            .tokenizer_files
+            .as_ref()
+            .ok_or("this run has no tokenizer to evaluate with")?;
+        let tokenizer = tokenizer_of(
+            &self.out.display().to_string(),
+            files,
+            self.config.windows(),
+        )
+        .map_err(|e| e.to_string())?;
+        let mut engine = Engine::from_network(self.model.clone(), tokenizer, self.device.clone());
+        engine.decode.null_threshold = self.null_threshold.unwrap_or(0.0);
         let preds = engine
             .predict_examples(&data.examples, self.config.batch_size)
             .map_err(|e| e.to_string())?;

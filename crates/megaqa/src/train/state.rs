@@ -116,11 +116,8 @@ pub fn saved_step(dir: &Path) -> Result<Option<u64>, String> {
     if !path.is_file() {
         return Ok(None);
     }
-    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let file =
-        safetensors::read(Arc::new(bytes)).map_err(|e| format!("{}: {e}", path.display()))?;
-    let step = file
-        .metadata
+    // The header only: `--resume` reads the weights once, in `load`.
+    let step = safetensors::read_metadata(&path)?
         .get(STEP_KEY)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| {
