@@ -241,18 +241,15 @@ impl Trainer {
                     .wrapping_mul(1_000_003)
                     .wrapping_add(step * 1024 + k as u64),
             );
-            let out = step::forward_backward(
-                &self.model,
-                &self.ad_device,
+            let pass = step::Pass {
+                device: &self.ad_device,
                 dtype,
-                self.config.dropout,
-                &mb.batch,
-                (&mb.starts, &mb.ends),
-                self.scaling.scale,
-                1.0 / mbs.len() as f64,
-                &mut grads,
-            )?;
-            loss_sum += out.loss;
+                dropout: self.config.dropout,
+                loss_scale: self.scaling.scale,
+                grad_factor: 1.0 / mbs.len() as f64,
+            };
+            let loss = step::forward_backward(&self.model, &pass, mb, &mut grads)?;
+            loss_sum += loss;
             windows += mb.batch.batch;
         }
         let loss = loss_sum / mbs.len() as f64;

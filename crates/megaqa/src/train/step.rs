@@ -10,8 +10,10 @@ use std::collections::BTreeMap;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{DType, Device, Gradients, Int, Tensor, TensorData};
+use megaqa_model::QaModel;
 use megaqa_model::params::PathStack;
-use megaqa_model::{Batch, QaModel};
+
+use super::LabelledBatch;
 
 /// Mean cross-entropy of the start and of the end positions, averaged: the loss of
 /// `BertForQuestionAnswering` / `MegatronBertForQuestionAnswering`.
@@ -78,27 +80,37 @@ impl ModuleVisitor for Collect<'_> {
     }
 }
 
-/// What one pass measured.
-pub struct PassOutput {
-    /// The batch's loss (unscaled), read back to the host.
-    pub loss: f64,
+/// How a pass runs: where, in what dtype, with what dropout and loss scaling.
+pub struct Pass<'a> {
+    /// An autodiff device.
+    pub device: &'a Device,
+    pub dtype: DType,
+    pub dropout: f64,
+    /// What the loss is multiplied by before backward (1 in f32).
+    pub loss_scale: f64,
+    /// What each gradient is multiplied by as it is added (1 / micro-batches).
+    pub grad_factor: f64,
 }
 
-/// Runs `batch` through a working copy of `master` on `device` (an autodiff
-/// device), backpropagates `loss * loss_scale`, and adds `grad * grad_factor` of
-/// every parameter into `grads` (f32, on the inner device).
-#[allow(clippy::too_many_arguments)]
+/// Runs `batch` through a working copy of `master` on the pass's device,
+/// backpropagates `loss * loss_scale`, and adds `grad * grad_factor` of every
+/// parameter into `grads` (f32, on the inner device). Returns the batch's loss
+/// (unscaled), read back to the host.
 pub fn forward_backward(
     master: &QaModel,
-    device: &Device,
-    dtype: DType,
-    dropout: f64,
-    batch: &Batch,
-    targets: (&[i64], &[i64]),
-    loss_scale: f64,
-    grad_factor: f64,
+    pass: &Pass,
+    batch: &LabelledBatch,
     grads: &mut BTreeMap<String, Tensor<1>>,
-) -> Result<PassOutput, String> {
+) -> Result<f64, String> {
+    let Pass {
+        device,
+        dtype,
+        dropout,
+        loss_scale,
+        grad_factor,
+    } = *pass;
+    let targets = (&batch.starts[..], &batch.ends[..]);
+    let batch = &batch.batch;
     batch.validate(master)?;
     let mut working = master.clone().map(&mut Working { dtype });
     working.dropout = dropout;
@@ -122,5 +134,5 @@ pub fn forward_backward(
         scale: grad_factor / loss_scale,
         out: grads,
     });
-    Ok(PassOutput { loss: loss_value })
+    Ok(loss_value)
 }
