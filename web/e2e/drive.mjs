@@ -2,7 +2,8 @@
 // playwright-core): serves DIST on 127.0.0.1, waits for the default model, asks
 // each case of CASES (a JSON list of {passage_file, question}, or {docs: [files],
 // question} to ask the documents) and prints one JSON
-// line with what the page shows for each (highlight, span, backend, timings), and
+// line with what the page shows for each (highlight, span, backend, timings; a screenshot
+// of the answer panel each, and of the model panel), and
 // when the page was loaded, ready (GPU kernels compiled) and answered first, with the
 // main thread's long tasks until that first answer. Saves a screenshot and the
 // session export into OUT. With --mode webgpu Chromium gets --enable-unsafe-webgpu
@@ -106,6 +107,13 @@ try {
       r.passage_start = Number(await source.getAttribute("data-start"));
     }
     r.timings = (await page.textContent("[data-testid=timings]")).trim();
+    // The answer panel as the user sees it (the answer, or "no answer", highlighted).
+    await mkdir(args.out, { recursive: true });
+    await page.locator("section[aria-labelledby=answer-h]").screenshot({ path: join(args.out, `answer-${args.mode}-${i + 1}.png`) });
+    if (i === 0) {
+      // The model panel: the model loaded, its card, the backend.
+      await page.locator("section[aria-labelledby=model-h]").screenshot({ path: join(args.out, `model-${args.mode}.png`) });
+    }
     result.cases.push(r);
   }
   await mkdir(args.out, { recursive: true });
