@@ -124,6 +124,17 @@ try {
   await page.screenshot({ path: join(args.out, `phone-${args.mode}.png`), fullPage: true });
   await page.setViewportSize({ width: 1280, height: 1000 });
 
+  // A model URL that 404s: one line in the page naming the file and why, and the model
+  // already loaded still answers.
+  await page.fill("#model-url", "./models/missing.safetensors");
+  await page.click("button:has-text('Load')");
+  await page.waitForSelector("[data-testid=error]", { timeout: 60_000 });
+  result.bad_url_error = (await page.textContent("[data-testid=error]")).trim();
+  await page.press("#question", "Enter");
+  const n = result.cases.length + 1;
+  await page.waitForSelector(`#export:has-text("(${n} question")`, { timeout: 180_000 });
+  result.answered_after_bad_url = true;
+
   const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export")]);
   result.export = join(args.out, `session-${args.mode}.json`);
   await download.saveAs(result.export);

@@ -215,6 +215,14 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
             "{mode}: the unanswerable case shows no answer"
         );
         assert_eq!(r["offline_reload"], json!(true), "{mode}: reload offline");
+        // A model URL that 404s: one line naming the file and the reason, and the model
+        // already loaded answers the next question (the export holds it too).
+        let bad = r["bad_url_error"].as_str().unwrap_or_default();
+        assert!(
+            bad.contains("missing.safetensors") && bad.contains("404") && !bad.contains('\n'),
+            "{mode}: {bad}"
+        );
+        assert_eq!(r["answered_after_bad_url"], json!(true), "{mode}");
         assert!(artefacts.join(format!("screenshot-{mode}.png")).is_file());
 
         // The session export against a native run of the same questions.
@@ -232,7 +240,8 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
             "{stdout}{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(stdout.contains("identical answers: 4/4"), "{stdout}");
+        // The 4 cases and the question asked again after the failed load.
+        assert!(stdout.contains("identical answers: 5/5"), "{stdout}");
     }
 
     // The page's default: the shipped SQuAD model, with its model card, on the CPU
