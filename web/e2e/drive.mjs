@@ -64,6 +64,7 @@ try {
   await page.waitForSelector("[data-testid=model]", { timeout: 180_000 });
   result.load_ms = Date.now() - t0;
   result.backend = (await page.textContent("[data-testid=backend]")).trim();
+  result.compute = (await page.textContent("[data-testid=compute]")).trim();
   const card = await page.$("[data-testid=card]");
   result.card = card ? (await card.textContent()).trim() : null;
   // On WebGPU the app compiles the model's kernels right after loading.

@@ -86,6 +86,11 @@ impl Page {
                 &Request::Start {
                     force_cpu: query("backend").as_deref() == Some("cpu"),
                     bucket: query("bucket").and_then(|v| v.parse().ok()),
+                    f16: match query("precision").as_deref() {
+                        Some("f16") => Some(true),
+                        Some("f32") => Some(false),
+                        _ => None,
+                    },
                     model: self.request(LoadFrom::Url(start_url())),
                 },
                 &[],
@@ -100,7 +105,8 @@ impl Page {
             Event::Progress(p) => self.progress.set(p),
             Event::Busy(b) => self.busy.set(b),
             Event::Model(m) => {
-                self.status.set(m.note.clone().unwrap_or_default());
+                // Its note (if any) shows in the model panel.
+                self.status.set(String::new());
                 self.model.set(Some(m));
             }
             Event::Ready(r) => self.ready.set(r),
@@ -160,6 +166,22 @@ pub fn human_bytes(n: u64) -> String {
     } else {
         format!("{:.1} kB", n as f64 / 1e3)
     }
+}
+
+/// Reloads the page with `key=value` in its query string (the rest kept).
+pub fn reload_with(key: &str, value: &str) {
+    let Some(location) = web_sys::window().map(|w| w.location()) else {
+        return;
+    };
+    let search = location.search().unwrap_or_default();
+    let mut pairs: Vec<String> = search
+        .trim_start_matches('?')
+        .split('&')
+        .filter(|kv| !kv.is_empty() && kv.split('=').next() != Some(key))
+        .map(String::from)
+        .collect();
+    pairs.push(format!("{key}={value}"));
+    let _ = location.set_search(&pairs.join("&"));
 }
 
 /// The value of `key` in the page's query string (`?backend=cpu&bucket=32`).

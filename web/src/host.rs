@@ -29,6 +29,10 @@ struct Host {
     compute: Option<Compute>,
     /// The `?bucket=N` the page asked for, else `Shapes::GPU` on WebGPU.
     bucket: Option<usize>,
+    /// The `?precision=` the page asked for (see `Request::Start`).
+    f16: Option<bool>,
+    /// Whether the loaded engine computes in f16 (the export says so).
+    in_f16: bool,
     engine: Option<Rc<Engine>>,
     library: Option<Rc<Library>>,
     session: Vec<QuestionResult>,
@@ -45,8 +49,9 @@ pub fn handle(request: Request, files: Vec<web_sys::File>, post: fn(&Event)) {
             Request::Start {
                 force_cpu,
                 bucket,
+                f16,
                 model,
-            } => start(force_cpu, bucket, model, post).await,
+            } => start(force_cpu, bucket, f16, model, post).await,
             Request::Load(load) => load_model(load, files, post).await,
             Request::Documents => read_documents(files, post).await,
             Request::ForgetDocuments => {
@@ -73,7 +78,13 @@ pub fn handle(request: Request, files: Vec<web_sys::File>, post: fn(&Event)) {
 }
 
 /// Opens the backend, loads the first model and brings back the kept documents.
-async fn start(force_cpu: bool, bucket: Option<usize>, model: Load, post: fn(&Event)) {
+async fn start(
+    force_cpu: bool,
+    bucket: Option<usize>,
+    f16: Option<bool>,
+    model: Load,
+    post: fn(&Event),
+) {
     let c = compute::open(force_cpu).await;
     post(&Event::Backend {
         label: c.label(),
@@ -84,6 +95,7 @@ async fn start(force_cpu: bool, bucket: Option<usize>, model: Load, post: fn(&Ev
         let mut h = h.borrow_mut();
         h.compute = Some(c);
         h.bucket = bucket.filter(|n| (1..=512).contains(n));
+        h.f16 = f16;
     });
     list_stored(post).await;
     load_model(model, vec![], post).await;
@@ -261,7 +273,24 @@ fn install(
         device = burn::tensor::Device::flex();
         on_gpu = false;
     }
-    let mut engine = match Engine::new(ckpt, device, DType::F32) {
+    // 16-bit weights and compute on WebGPU where the adapter has `shader-f16` (half the
+    // memory and the GPU time), unless the page asked for f32; the CPU keeps f32.
+    let asked = HOST.with(|h| h.borrow().f16);
+    let f16 = on_gpu && compute.f16 && asked != Some(false);
+    if asked == Some(true) && !f16 {
+        let why = if on_gpu {
+            "this WebGPU adapter has no shader-f16"
+        } else {
+            "the CPU backend computes in f32"
+        };
+        let f32_instead = format!("f16 asked for, but {why}: f32.");
+        note = Some(match note {
+            Some(n) => format!("{n} {f32_instead}"),
+            None => f32_instead,
+        });
+    }
+    let dtype = if f16 { DType::F16 } else { DType::F32 };
+    let mut engine = match Engine::new(ckpt, device, dtype) {
         Ok(e) => e,
         Err(e) => {
             post(&Event::Error(Some(e.to_string())));
@@ -288,10 +317,15 @@ fn install(
                 "post-LN (BERT)"
             }
         ),
+        compute: if f16 { "f16" } else { "f32" }.into(),
         note,
     }));
     let engine = Rc::new(engine);
-    HOST.with(|h| h.borrow_mut().engine = Some(engine.clone()));
+    HOST.with(|h| {
+        let mut h = h.borrow_mut();
+        h.engine = Some(engine.clone());
+        h.in_f16 = f16;
+    });
     Some(engine)
 }
 
@@ -494,9 +528,11 @@ fn export(post: fn(&Event)) {
     let file = HOST.with(|h| {
         let h = h.borrow();
         let (engine, compute) = (h.engine.as_ref()?, h.compute.as_ref()?);
+        // A 16-bit session is compared with `megaqa parity --precision f16`.
+        let backend = format!("{}{}", compute.label(), if h.in_f16 { ", f16" } else { "" });
         Some(ResultsFile::new(
             &engine.model_sha256,
-            &compute.label(),
+            &backend,
             h.session.clone(),
         ))
     });

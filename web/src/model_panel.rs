@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
-use crate::app::{DEFAULT_CARD, DEFAULT_URL, DEMO_URL, human_bytes, names, page};
+use crate::app::{DEFAULT_CARD, DEFAULT_URL, DEMO_URL, human_bytes, names, page, reload_with};
 use crate::bridge;
 use crate::protocol::{Cached, LoadFrom, Request};
 
@@ -43,12 +43,14 @@ pub fn ModelPanel() -> impl IntoView {
                         <dt>"Size"</dt><dd>{human_bytes(m.bytes)}</dd>
                         <dt>"sha256"</dt><dd class="hash">{m.sha256.clone()}</dd>
                         <dt>"Network"</dt><dd>{m.shape.clone()}</dd>
+                        <dt>"Computes in"</dt><dd data-testid="compute">{m.compute.clone()}</dd>
                         <dt>"Ready"</dt>
                         <dd>{move || match p.ready.get() {
                             Some(r) => view! { <span data-testid="ready">{r}</span> }.into_any(),
                             None => view! { <span>"compiling GPU kernels for this model (once)…"</span> }.into_any(),
                         }}</dd>
                     </dl>
+                    {m.note.clone().map(|n| view! { <p class="note" data-testid="model-note">{n}</p> })}
                     {card.map(|card| view! { <p class="card" data-testid="card">{card}</p> })}
                     <Show when=move || demo>
                         <p class="warning" role="note">
@@ -65,6 +67,14 @@ pub fn ModelPanel() -> impl IntoView {
                     <progress max=t.unwrap_or(0).max(n) value=n></progress>
                 </label>
             })}
+            <p class="row">
+                <label>
+                    <input id="f16" type="checkbox" disabled=move || !p.f16.get()
+                        prop:checked=move || p.model.get().is_some_and(|m| m.compute == "f16")
+                        on:change=move |ev| reload_with("precision", if event_target_checked(&ev) { "f16" } else { "f32" }) />
+                    " Compute in f16 on WebGPU (half the memory; needs the adapter's shader-f16; reloads the page)"
+                </label>
+            </p>
             <div class="row">
                 <label for="model-url">"Model URL"</label>
                 <input id="model-url" type="url" prop:value=move || p.url.get()

@@ -17,6 +17,9 @@ pub enum Request {
     Start {
         force_cpu: bool,
         bucket: Option<usize>,
+        /// The page's `?precision=f16|f32`; None: f16 where the adapter has
+        /// `shader-f16`, else f32.
+        f16: Option<bool>,
         model: Load,
     },
     /// Load a model (and make it the engine, once it has loaded).
@@ -111,7 +114,9 @@ pub struct ModelInfo {
     pub model_sha256: String,
     /// "6 layers × 384 hidden, 12 heads, post-LN (BERT)".
     pub shape: String,
-    /// Why it does not run where the page asked (too large for the GPU), if so.
+    /// "f16" or "f32": what the network computes in.
+    pub compute: String,
+    /// Why it does not run as the page asked (too large for the GPU, no f16), if so.
     pub note: Option<String>,
 }
 

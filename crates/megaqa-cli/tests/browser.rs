@@ -167,6 +167,9 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
                 .collect::<Vec<_>>()
         );
         let ready = r["ready"].as_str().unwrap();
+        // f16 only where the adapter has shader-f16: SwiftShader has none, and the CPU
+        // fallback computes in f32.
+        assert_eq!(r["compute"], json!("f32"), "{mode}: {backend}");
         // The engine loads, compiles and answers in its Web Worker: nothing holds the
         // page's thread over 200 ms from page open to the first answer.
         assert_eq!(
