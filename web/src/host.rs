@@ -17,7 +17,7 @@ use wasm_bindgen_futures::spawn_local;
 use crate::compute::{self, Compute};
 use crate::documents;
 use crate::protocol::{Cached, Event, Load, LoadFrom, ModelInfo, Request, Shown, Source, Span};
-use crate::store;
+use crate::{post, store};
 
 /// Windows per network call.
 const BATCH: usize = 8;
@@ -43,7 +43,7 @@ thread_local! {
 }
 
 /// Runs one request from the page; `files` are those posted with it.
-pub fn handle(request: Request, files: Vec<web_sys::File>, post: fn(&Event)) {
+pub fn handle(request: Request, files: Vec<web_sys::File>) {
     spawn_local(async move {
         match request {
             Request::Start {
@@ -51,9 +51,9 @@ pub fn handle(request: Request, files: Vec<web_sys::File>, post: fn(&Event)) {
                 bucket,
                 f16,
                 model,
-            } => start(force_cpu, bucket, f16, model, post).await,
-            Request::Load(load) => load_model(load, files, post).await,
-            Request::Documents => read_documents(files, post).await,
+            } => start(force_cpu, bucket, f16, model).await,
+            Request::Load(load) => load_model(load, files).await,
+            Request::Documents => read_documents(files).await,
             Request::ForgetDocuments => {
                 HOST.with(|h| h.borrow_mut().library = None);
                 post(&Event::Documents(None));
@@ -65,26 +65,20 @@ pub fn handle(request: Request, files: Vec<web_sys::File>, post: fn(&Event)) {
                 if let Err(e) = store::delete(&key).await {
                     post(&Event::Error(Some(e)));
                 }
-                list_stored(post).await;
+                list_stored().await;
             }
             Request::Ask {
                 question,
                 passage,
                 documents,
-            } => ask(question, passage, documents, post).await,
-            Request::Export => export(post),
+            } => ask(question, passage, documents).await,
+            Request::Export => export(),
         }
     });
 }
 
 /// Opens the backend, loads the first model and brings back the kept documents.
-async fn start(
-    force_cpu: bool,
-    bucket: Option<usize>,
-    f16: Option<bool>,
-    model: Load,
-    post: fn(&Event),
-) {
+async fn start(force_cpu: bool, bucket: Option<usize>, f16: Option<bool>, model: Load) {
     let c = compute::open(force_cpu).await;
     post(&Event::Backend {
         label: c.label(),
@@ -97,16 +91,16 @@ async fn start(
         h.bucket = bucket.filter(|n| (1..=512).contains(n));
         h.f16 = f16;
     });
-    list_stored(post).await;
-    load_model(model, vec![], post).await;
+    list_stored().await;
+    load_model(model, vec![]).await;
     match documents::kept().await {
-        Ok(files) if !files.is_empty() => install_documents(&files, false, post).await,
+        Ok(files) if !files.is_empty() => install_documents(&files, false).await,
         Ok(_) => {}
         Err(e) => post(&Event::Note(e)),
     }
 }
 
-async fn list_stored(post: fn(&Event)) {
+async fn list_stored() {
     match store::list().await {
         Ok(list) => post(&Event::Stored(list)),
         Err(e) => post(&Event::Note(e)),
@@ -114,18 +108,18 @@ async fn list_stored(post: fn(&Event)) {
 }
 
 /// Loads a model from a URL (or browser storage), storage or files, and installs it.
-async fn load_model(load: Load, files: Vec<web_sys::File>, post: fn(&Event)) {
+async fn load_model(load: Load, files: Vec<web_sys::File>) {
     post(&Event::Busy(true));
     post(&Event::Error(None));
     let opened = match &load.from {
-        LoadFrom::Url(url) => from_url(url, post).await,
+        LoadFrom::Url(url) => from_url(url).await,
         LoadFrom::Stored(c) => from_storage(c).await.map(|o| (o, None)),
-        LoadFrom::Files => from_files(&files, post).await.map(|o| (o, None)),
+        LoadFrom::Files => from_files(&files).await.map(|o| (o, None)),
     };
     post(&Event::Progress(None));
     let engine = match opened {
         Ok(((origin, ckpt, bytes, sha), writing)) => {
-            let engine = install(origin, ckpt, bytes, sha, post);
+            let engine = install(origin, ckpt, bytes, sha);
             if let Some(w) = writing
                 && let Err(e) = w.done().await
             {
@@ -139,16 +133,16 @@ async fn load_model(load: Load, files: Vec<web_sys::File>, post: fn(&Event)) {
         }
     };
     post(&Event::Busy(false));
-    list_stored(post).await;
+    list_stored().await;
     if let Some(engine) = engine {
-        warm(engine, &load.question, &load.passage, post).await;
+        warm(engine, &load.question, &load.passage).await;
     }
 }
 
 type Opened = (String, Checkpoint, u64, String);
 
 /// A model read from a URL, and its write to browser storage if it was downloaded.
-async fn from_url(url: &str, post: fn(&Event)) -> Result<(Opened, Option<store::Writing>), String> {
+async fn from_url(url: &str) -> Result<(Opened, Option<store::Writing>), String> {
     let name = url.rsplit('/').next().unwrap_or(url).to_string();
     let (bytes, from_cache, kept_sha) = match store::get(url).await.ok().flatten() {
         Some((b, sha)) => {
@@ -211,7 +205,7 @@ async fn from_storage(c: &Cached) -> Result<Opened, String> {
 
 /// A `.nemo`, a converted `.safetensors`, or a Hugging Face set; kept in storage in
 /// the converted form (one file, whatever was selected).
-async fn from_files(files: &[web_sys::File], post: fn(&Event)) -> Result<Opened, String> {
+async fn from_files(files: &[web_sys::File]) -> Result<Opened, String> {
     let mut map = BTreeMap::new();
     let mut total = 0u64;
     for f in files {
@@ -246,13 +240,7 @@ async fn from_files(files: &[web_sys::File], post: fn(&Event)) -> Result<Opened,
 
 /// Builds the engine for a checkpoint (on WebGPU unless the model does not fit) and
 /// makes it the one that answers.
-fn install(
-    origin: String,
-    ckpt: Checkpoint,
-    bytes: u64,
-    sha256: String,
-    post: fn(&Event),
-) -> Option<Rc<Engine>> {
+fn install(origin: String, ckpt: Checkpoint, bytes: u64, sha256: String) -> Option<Rc<Engine>> {
     let Some(compute) = HOST.with(|h| h.borrow().compute.clone()) else {
         post(&Event::Error(Some("the backend is not ready".into())));
         return None;
@@ -332,7 +320,7 @@ fn install(
 /// On WebGPU, answers the boxes' question and passage right after loading (and drops
 /// the answer), so that the kernels compile (seconds on a software GPU) before the
 /// first question, not in it. A question asked meanwhile waits on the same work.
-async fn warm(engine: Rc<Engine>, question: &str, passage: &str, post: fn(&Event)) {
+async fn warm(engine: Rc<Engine>, question: &str, passage: &str) {
     let Shapes::Buckets { step } = engine.shapes else {
         post(&Event::Ready(Some("yes".into())));
         return;
@@ -359,7 +347,7 @@ async fn warm(engine: Rc<Engine>, question: &str, passage: &str, post: fn(&Event
     }
 }
 
-async fn ask(question: String, passage: String, use_documents: bool, post: fn(&Event)) {
+async fn ask(question: String, passage: String, use_documents: bool) {
     let (engine, library) = HOST.with(|h| {
         let h = h.borrow();
         (h.engine.clone(), h.library.clone())
@@ -497,7 +485,7 @@ async fn ask_documents(
     Ok((texts[best].to_owned(), a, s))
 }
 
-async fn read_documents(files: Vec<web_sys::File>, post: fn(&Event)) {
+async fn read_documents(files: Vec<web_sys::File>) {
     post(&Event::Error(None));
     let mut read = Vec::new();
     for f in &files {
@@ -506,11 +494,11 @@ async fn read_documents(files: Vec<web_sys::File>, post: fn(&Event)) {
             Err(e) => return post(&Event::Error(Some(e))),
         }
     }
-    install_documents(&read, true, post).await;
+    install_documents(&read, true).await;
 }
 
 /// Indexes documents and makes them what questions search (`keep`: store them too).
-async fn install_documents(files: &[(String, Vec<u8>)], keep: bool, post: fn(&Event)) {
+async fn install_documents(files: &[(String, Vec<u8>)], keep: bool) {
     match documents::index(files) {
         Ok(ix) => {
             HOST.with(|h| h.borrow_mut().library = Some(Rc::new(ix.library)));
@@ -524,7 +512,7 @@ async fn install_documents(files: &[(String, Vec<u8>)], keep: bool, post: fn(&Ev
 }
 
 /// The session as a megaqa results file, for `megaqa parity --against`.
-fn export(post: fn(&Event)) {
+fn export() {
     let file = HOST.with(|h| {
         let h = h.borrow();
         let (engine, compute) = (h.engine.as_ref()?, h.compute.as_ref()?);

@@ -49,7 +49,7 @@ fn main() {
                 .map(|f| f.unchecked_into())
                 .collect();
             match serde_json::from_str::<protocol::Request>(&json) {
-                Ok(request) => host::handle(request, files, post),
+                Ok(request) => host::handle(request, files),
                 Err(e) => post(&protocol::Event::Error(Some(format!(
                     "the engine did not understand the page ({e}): reload the page"
                 )))),
