@@ -264,6 +264,10 @@ pub struct BenchArgs {
     /// Inference: f32, f16 or bf16. With --train: f32, f16 or mixed.
     #[arg(long, value_enum, default_value_t = BenchPrecision::F32)]
     pub precision: BenchPrecision,
+    /// Also time each kind of step (matmuls, attention, activation, LayerNorm...) over
+    /// `--runs` more passes and print where the time goes.
+    #[arg(long, conflicts_with = "train")]
+    pub profile: bool,
     #[arg(long)]
     pub json: bool,
 }

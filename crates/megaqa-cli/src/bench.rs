@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use burn::tensor::{DType, Device};
+use megaqa::model::profile::Profile;
 use megaqa::model::{Batch, Checkpoint, ModelConfig, QaModel};
 use megaqa::train::{LabelledBatch, Precision, TrainConfig, Trainer};
 use serde_json::json;
@@ -68,6 +69,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
     // The first call pays kernel compilation and, on GPUs, autotuning (unless this
     // device's tuning cache has the shapes already): reported apart as first_ms.
     let mut first_ms = None;
+    let mut profile = None;
     let times = if let Mode::Train(precision) = mode {
         time_training(model, &opened.device, batch, precision, a.runs)?
     } else {
@@ -84,8 +86,18 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
                 .map_err(anyhow::Error::msg)?;
             times.push(t.elapsed().as_secs_f64());
         }
+        if a.profile {
+            // Separate passes, so that the profile's synchronising does not touch the
+            // timed ones.
+            let (done, p) = megaqa::model::profile::profile(&opened.device, || {
+                (0..times.len()).try_for_each(|_| model.run(&batch, &opened.device).map(drop))
+            });
+            done.map_err(anyhow::Error::msg)?;
+            profile = Some((p, times.len()));
+        }
         times
     };
+
     let mut times = times;
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
@@ -103,6 +115,10 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         "precision": precision_name(&mode),
         "peak_rss_mb": peak_rss_mb(),
     });
+    let mut out = out;
+    if let Some((p, passes)) = &profile {
+        out["profile"] = profile_json(p, *passes, median);
+    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
@@ -127,6 +143,9 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
             (b * s) as f64 / median
         );
         println!("peak memory   {:.0} MB resident", peak_rss_mb());
+        if let Some((p, passes)) = &profile {
+            print_profile(p, *passes, median);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -173,4 +192,48 @@ fn time_training(
         }
     }
     Ok(times)
+}
+
+/// Milliseconds per pass for each kind of step, largest first, and what the steps do
+/// not cover (turning the batch into tensors, the mask, reading the logits back).
+fn profile_rows(
+    p: &Profile,
+    passes: usize,
+    median_s: f64,
+) -> (Vec<(&'static str, f64, usize)>, f64) {
+    let per_pass = |d: std::time::Duration| d.as_secs_f64() * 1e3 / passes as f64;
+    let rows = p
+        .sorted()
+        .into_iter()
+        .map(|(op, t, calls)| (op.name(), per_pass(t), calls / passes))
+        .collect();
+    let outside = (median_s * 1e3 - per_pass(p.total())).max(0.0);
+    (rows, outside)
+}
+
+fn profile_json(p: &Profile, passes: usize, median_s: f64) -> serde_json::Value {
+    let (rows, outside) = profile_rows(p, passes, median_s);
+    let total: f64 = rows.iter().map(|r| r.1).sum::<f64>() + outside;
+    let rows: Vec<_> = rows
+        .into_iter()
+        .map(|(op, ms, calls)| json!({"op": op, "ms": ms, "share": ms / total, "calls": calls}))
+        .collect();
+    json!({"passes": passes, "steps": rows, "outside_steps_ms": outside})
+}
+
+fn print_profile(p: &Profile, passes: usize, median_s: f64) {
+    let (rows, outside) = profile_rows(p, passes, median_s);
+    let total: f64 = rows.iter().map(|r| r.1).sum::<f64>() + outside;
+    println!("profile       per pass, mean of {passes} (each step synchronised):");
+    for (op, ms, calls) in rows {
+        println!(
+            "  {op:<18} {ms:>9.1} ms {:>5.1}%  ({calls} calls)",
+            100.0 * ms / total
+        );
+    }
+    println!(
+        "  {:<18} {outside:>9.1} ms {:>5.1}%  (inputs, mask, reading logits back)",
+        "outside steps",
+        100.0 * outside / total
+    );
 }

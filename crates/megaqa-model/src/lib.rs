@@ -6,10 +6,14 @@ pub mod checkpoint;
 pub mod config;
 #[cfg(feature = "network")]
 pub mod device;
+#[cfg(all(feature = "network", not(target_arch = "wasm32")))]
+pub mod fused;
 #[cfg(feature = "network")]
 pub mod network;
 #[cfg(feature = "network")]
 pub mod params;
+#[cfg(feature = "network")]
+pub mod profile;
 #[cfg(feature = "network")]
 pub mod runner;
 

@@ -11,6 +11,7 @@ use burn::tensor::{Bool, DType, Device, Distribution, Int, Tensor, TensorData};
 
 use crate::checkpoint::Weights;
 use crate::config::{Activation, ModelConfig};
+use crate::profile::{Op, step};
 
 #[derive(Module, Debug)]
 pub struct Embeddings {
@@ -78,23 +79,30 @@ impl QaModel {
         let [batch, seq] = input_ids.dims();
         let device = input_ids.device();
         let positions = Tensor::<1, Int>::arange(0..seq as i64, &device).reshape([1, seq]);
-        let mut x = self.embeddings.word.forward(input_ids)
-            + self.embeddings.position.forward(positions)
-            + self.embeddings.token_type.forward(token_types);
-        if let Some(ln) = &self.embeddings.ln {
-            x = ln.forward(x);
-        }
+        let mut x = step(Op::Embeddings, || {
+            let x = self.embeddings.word.forward(input_ids)
+                + self.embeddings.position.forward(positions)
+                + self.embeddings.token_type.forward(token_types);
+            match &self.embeddings.ln {
+                Some(ln) => ln.forward(x),
+                None => x,
+            }
+        });
         x = dropout(x, self.dropout);
-        // true = masked out, broadcast over heads and query positions.
-        let masked: Tensor<4, Bool> =
-            mask.equal_elem(0)
+        let mask = Mask {
+            // true = masked out, broadcast over heads and query positions.
+            masked: mask
+                .clone()
+                .equal_elem(0)
                 .reshape([batch, 1, 1, seq])
-                .expand([batch, cfg.num_heads, seq, seq]);
+                .expand([batch, cfg.num_heads, seq, seq]),
+            keys: mask,
+        };
         for layer in &self.layers {
-            x = layer.forward(x, masked.clone(), cfg, self.dropout);
+            x = layer.forward(x, &mask, cfg, self.dropout);
         }
         match &self.final_ln {
-            Some(ln) => ln.forward(x),
+            Some(ln) => step(Op::LayerNorm, || ln.forward(x)),
             None => x,
         }
     }
@@ -108,88 +116,118 @@ impl QaModel {
     ) -> SpanLogits {
         let hidden = self.encode(input_ids, token_types, mask);
         let [batch, seq, _] = hidden.dims();
-        let logits = self.qa.forward(hidden); // [batch, seq, 2]
-        let mut parts = logits
-            .chunk(2, 2)
-            .into_iter()
-            .map(|t| t.reshape([batch, seq]));
-        let start = parts.next().expect("chunk(2) yields two parts");
-        let end = parts.next().expect("chunk(2) yields two parts");
-        SpanLogits { start, end }
+        step(Op::SpanHead, || {
+            let logits = self.qa.forward(hidden); // [batch, seq, 2]
+            let mut parts = logits
+                .chunk(2, 2)
+                .into_iter()
+                .map(|t| t.reshape([batch, seq]));
+            let start = parts.next().expect("chunk(2) yields two parts");
+            let end = parts.next().expect("chunk(2) yields two parts");
+            SpanLogits { start, end }
+        })
     }
 }
 
+/// The attention mask in the two forms the kernels take.
+struct Mask {
+    /// `[batch, seq]`: 1 = a token, 0 = padding (the fused CPU kernel).
+    keys: Tensor<2, Int>,
+    /// `[batch, heads, seq, seq]`, true = masked out (Burn's attention).
+    masked: Tensor<4, Bool>,
+}
+
 impl EncoderLayer {
-    fn forward(
-        &self,
-        x: Tensor<3>,
-        masked: Tensor<4, Bool>,
-        cfg: &ModelConfig,
-        p: f64,
-    ) -> Tensor<3> {
+    fn forward(&self, x: Tensor<3>, mask: &Mask, cfg: &ModelConfig, p: f64) -> Tensor<3> {
         // Dropout sits where BERT and Megatron-BERT put it: on the attention
         // probabilities and on each sublayer's output before the residual add.
+        let norm = |ln: &LayerNorm, x| step(Op::LayerNorm, || ln.forward(x));
+        let add = |x, sub| step(Op::Residual, || x + dropout(sub, p));
         if cfg.pre_layer_norm {
-            let x = x.clone() + dropout(self.attention(self.ln1.forward(x), masked, cfg, p), p);
-            x.clone() + dropout(self.mlp(self.ln2.forward(x), cfg), p)
+            let x = add(x.clone(), self.attention(norm(&self.ln1, x), mask, cfg, p));
+            add(x.clone(), self.mlp(norm(&self.ln2, x), cfg))
         } else {
-            let x = self
-                .ln1
-                .forward(x.clone() + dropout(self.attention(x, masked, cfg, p), p));
-            self.ln2.forward(x.clone() + dropout(self.mlp(x, cfg), p))
+            let x = norm(&self.ln1, add(x.clone(), self.attention(x, mask, cfg, p)));
+            norm(&self.ln2, add(x.clone(), self.mlp(x, cfg)))
         }
     }
 
-    fn attention(
-        &self,
-        x: Tensor<3>,
-        masked: Tensor<4, Bool>,
-        cfg: &ModelConfig,
-        p: f64,
-    ) -> Tensor<3> {
-        let [batch, seq, hidden] = x.dims();
-        let (heads, head_dim) = (cfg.num_heads, cfg.head_dim());
-        let split = |t: Tensor<3>| t.reshape([batch, seq, heads, head_dim]).swap_dims(1, 2);
-        let mut qkv = self.qkv.forward(x).chunk(3, 2).into_iter().map(split);
-        let (q, k, v) = (
-            qkv.next().unwrap(),
-            qkv.next().unwrap(),
-            qkv.next().unwrap(),
-        );
-        let context = if p > 0.0 && q.is_autodiff() {
-            // Training with dropout: the fused op has no dropout on the probabilities,
-            // so spell attention out as the reference does.
-            let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (head_dim as f64).sqrt());
-            let scores = scores.mask_fill(masked, f32::MIN);
-            dropout(softmax(scores, 3), p).matmul(v)
-        } else {
-            attention(
-                q,
-                k,
-                v,
-                Some(masked),
-                None,
-                AttentionModuleOptions::default(),
-            )
-        };
-        self.attn_out
-            .forward(context.swap_dims(1, 2).reshape([batch, seq, hidden]))
+    fn attention(&self, x: Tensor<3>, mask: &Mask, cfg: &ModelConfig, p: f64) -> Tensor<3> {
+        let qkv = step(Op::QkvProjection, || self.qkv.forward(x));
+        let context = step(Op::Attention, || heads_attend(qkv, mask, cfg, p));
+        step(Op::AttentionOutput, || self.attn_out.forward(context))
     }
 
     fn mlp(&self, x: Tensor<3>, cfg: &ModelConfig) -> Tensor<3> {
-        let h = self.ffn_in.forward(x);
-        let h = match cfg.activation {
-            // Training: spelled out with erf, because Burn 0.22's GPU backends
-            // differentiate `gelu` as if it were the tanh approximation (their
-            // `gelu_backward` is the default one), which put wgpu gradients 4e-4 off.
-            Activation::Gelu if h.is_autodiff() => {
-                h.clone() * ((h * std::f64::consts::FRAC_1_SQRT_2).erf() + 1.0) * 0.5
-            }
-            Activation::Gelu => gelu(h),
-            Activation::GeluTanh => gelu_approximate(h),
-            Activation::Relu => relu(h),
-        };
-        self.ffn_out.forward(h)
+        let bias = self.ffn_in.bias.as_ref().map(Param::val);
+        let weight = self.ffn_in.weight.val();
+        let h = step(Op::FfnIn, || burn::tensor::module::linear(x, weight, None));
+        let h = step(Op::Activation, || activate(h, bias, cfg.activation));
+        step(Op::FfnOut, || self.ffn_out.forward(h))
+    }
+}
+
+/// Multi-head attention from the fused Q/K/V projection `[batch, seq, 3*hidden]` to
+/// the heads' contexts side by side, `[batch, seq, hidden]`.
+fn heads_attend(qkv: Tensor<3>, mask: &Mask, cfg: &ModelConfig, p: f64) -> Tensor<3> {
+    #[cfg(not(target_arch = "wasm32"))]
+    let qkv = match crate::fused::attention(qkv, &mask.keys, cfg.num_heads) {
+        Ok(context) => return context,
+        Err(qkv) => qkv,
+    };
+    let [batch, seq, width] = qkv.dims();
+    let (heads, head_dim) = (cfg.num_heads, cfg.head_dim());
+    let split = |t: Tensor<3>| t.reshape([batch, seq, heads, head_dim]).swap_dims(1, 2);
+    let mut qkv = qkv.chunk(3, 2).into_iter().map(split);
+    let (q, k, v) = (
+        qkv.next().unwrap(),
+        qkv.next().unwrap(),
+        qkv.next().unwrap(),
+    );
+    let context = if p > 0.0 && q.is_autodiff() {
+        // Training with dropout: the fused op has no dropout on the probabilities,
+        // so spell attention out as the reference does.
+        let scores = q.matmul(k.swap_dims(2, 3)) * (1.0 / (head_dim as f64).sqrt());
+        let scores = scores.mask_fill(mask.masked.clone(), f32::MIN);
+        dropout(softmax(scores, 3), p).matmul(v)
+    } else {
+        attention(
+            q,
+            k,
+            v,
+            Some(mask.masked.clone()),
+            None,
+            AttentionModuleOptions::default(),
+        )
+    };
+    context.swap_dims(1, 2).reshape([batch, seq, width / 3])
+}
+
+/// `activation(h + bias)`. On the CPU, exact GELU takes the bias along in one fused
+/// pass; elsewhere the add is its own op, as inside `Linear`.
+fn activate(h: Tensor<3>, bias: Option<Tensor<1>>, activation: Activation) -> Tensor<3> {
+    #[cfg(not(target_arch = "wasm32"))]
+    let (h, bias) = match (activation, bias) {
+        (Activation::Gelu, Some(b)) => match crate::fused::bias_gelu(h, b.clone()) {
+            Ok(y) => return y,
+            Err(h) => (h, Some(b)),
+        },
+        (_, bias) => (h, bias),
+    };
+    let h = match bias {
+        Some(b) => h + b.unsqueeze(),
+        None => h,
+    };
+    match activation {
+        // Training: spelled out with erf, because Burn 0.22's GPU backends
+        // differentiate `gelu` as if it were the tanh approximation (their
+        // `gelu_backward` is the default one), which put wgpu gradients 4e-4 off.
+        Activation::Gelu if h.is_autodiff() => {
+            h.clone() * ((h * std::f64::consts::FRAC_1_SQRT_2).erf() + 1.0) * 0.5
+        }
+        Activation::Gelu => gelu(h),
+        Activation::GeluTanh => gelu_approximate(h),
+        Activation::Relu => relu(h),
     }
 }
 
