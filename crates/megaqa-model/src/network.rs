@@ -131,7 +131,8 @@ impl QaModel {
 
 /// The attention mask in the two forms the kernels take.
 struct Mask {
-    /// `[batch, seq]`: 1 = a token, 0 = padding (the fused CPU kernel).
+    /// `[batch, seq]`: 1 = a token, 0 = padding (the fused CPU kernel, native only).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     keys: Tensor<2, Int>,
     /// `[batch, heads, seq, seq]`, true = masked out (Burn's attention).
     masked: Tensor<4, Bool>,
