@@ -743,6 +743,7 @@ fn bench_reports_the_keys_scripts_read() {
             "2",
             "--runs",
             "2",
+            "--profile",
             "--json",
         ])
         .output()
@@ -756,6 +757,39 @@ fn bench_reports_the_keys_scripts_read() {
     for k in ["load_s", "windows_per_s", "tokens_per_s", "peak_rss_mb"] {
         assert!(j[k].as_f64().unwrap() > 0.0, "{k}");
     }
+    // --profile: every kind of step of a pre-LN network, with its calls per pass.
+    let layers = 2;
+    let calls = |op: &str| {
+        j["profile"]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["op"] == op)
+            .unwrap_or_else(|| panic!("no {op} in {}", j["profile"]))["calls"]
+            .as_u64()
+            .unwrap()
+    };
+    for (op, n) in [
+        ("embeddings", 1),
+        ("layer_norm", 2 * layers + 1),
+        ("qkv_projection", layers),
+        ("attention", layers),
+        ("attention_output", layers),
+        ("ffn_in", layers),
+        ("activation", layers),
+        ("ffn_out", layers),
+        ("residual_add", 2 * layers),
+        ("span_head", 1),
+    ] {
+        assert_eq!(calls(op), n, "{op}");
+    }
+    let shares: f64 = j["profile"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["share"].as_f64().unwrap())
+        .sum();
+    assert!(shares > 0.0 && shares <= 1.0 + 1e-9, "{shares}");
 }
 
 /// Measured by scripts/score-squad-model.sh on the two-article file (2026-11-28, the
