@@ -45,12 +45,15 @@ pub enum Compute {
     F32,
     F16,
     Bf16,
+    /// The encoder's matmul weights in int8 (per output channel), activations
+    /// quantised per token at run time, f32 elsewhere. CPU only.
+    Int8,
 }
 
 impl Compute {
     pub fn dtype(self) -> burn::tensor::DType {
         match self {
-            Compute::F32 => burn::tensor::DType::F32,
+            Compute::F32 | Compute::Int8 => burn::tensor::DType::F32,
             Compute::F16 => burn::tensor::DType::F16,
             Compute::Bf16 => burn::tensor::DType::BF16,
         }
@@ -63,6 +66,7 @@ impl std::fmt::Display for Compute {
             Compute::F32 => "f32",
             Compute::F16 => "f16",
             Compute::Bf16 => "bf16",
+            Compute::Int8 => "int8",
         })
     }
 }
@@ -233,6 +237,7 @@ pub enum BenchPrecision {
     F32,
     F16,
     Bf16,
+    Int8,
     Mixed,
 }
 

@@ -30,6 +30,10 @@ fn mode(a: &BenchArgs) -> Result<Mode> {
         (false, BenchPrecision::F32) => Mode::Infer(Compute::F32),
         (false, BenchPrecision::F16) => Mode::Infer(Compute::F16),
         (false, BenchPrecision::Bf16) => Mode::Infer(Compute::Bf16),
+        (false, BenchPrecision::Int8) => Mode::Infer(Compute::Int8),
+        (true, BenchPrecision::Int8) => {
+            anyhow::bail!("--precision int8 is for inference; training takes f32, f16 or mixed")
+        }
         (false, BenchPrecision::Mixed) => {
             anyhow::bail!("--precision mixed is for --train; inference takes f32, f16 or bf16")
         }
@@ -45,7 +49,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         Mode::Train(_) => DType::F32,
     };
     let t0 = Instant::now();
-    let model = match (&a.model, a.random) {
+    let mut model = match (&a.model, a.random) {
         (_, Some(RandomPreset::Megatron345m)) => {
             QaModel::random(&ModelConfig::megatron_345m(), &opened.device, dtype, 7)
         }
@@ -55,6 +59,9 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         }
         (None, None) => anyhow::bail!("give --model PATH or --random megatron-345m"),
     };
+    if let Mode::Infer(Compute::Int8) = mode {
+        model.quantize_int8();
+    }
     opened.device.sync().map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let load_s = t0.elapsed().as_secs_f64();
     let cfg = &model.config;

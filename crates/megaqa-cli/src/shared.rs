@@ -65,6 +65,9 @@ pub fn load_engine(
         );
     }
     let mut engine = Engine::new(ckpt, opened.device.clone(), dtype)?;
+    if precision == Compute::Int8 {
+        engine.model.quantize_int8();
+    }
     if opened.kind != DeviceKind::Cpu {
         // GPU backends tune and compile per tensor shape: bucketed lengths meet a
         // handful of shapes instead of one per window length.
@@ -75,6 +78,12 @@ pub fn load_engine(
 
 /// The dtype of `precision`, if the device computes in it.
 pub fn compute_dtype(opened: &Opened, precision: Compute) -> Result<DType> {
+    if precision == Compute::Int8 && opened.kind != DeviceKind::Cpu {
+        bail!(
+            "--precision int8: runs on the CPU only (--device cpu); {} computes in f32, f16 or bf16",
+            opened.name
+        );
+    }
     let dtype = precision.dtype();
     if !opened.device.supports_dtype(dtype) {
         bail!(

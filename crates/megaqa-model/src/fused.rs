@@ -26,6 +26,7 @@ use burn_flex::FlexTensor;
 use gemm::{Parallelism, gemm};
 use rayon::prelude::*;
 
+pub mod int8;
 mod math;
 
 pub use math::{erf, exp};
