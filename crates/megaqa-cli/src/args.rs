@@ -220,6 +220,8 @@ pub struct ParityArgs {
 pub enum DtypeArg {
     F32,
     F16,
+    /// The encoder's matmul weights in int8 (a scale per output row), the rest f16.
+    Int8,
 }
 
 #[derive(Args)]

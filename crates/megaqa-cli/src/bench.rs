@@ -59,9 +59,10 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         }
         (None, None) => anyhow::bail!("give --model PATH or --random megatron-345m"),
     };
-    if let Mode::Infer(Compute::Int8) = mode {
-        model.quantize_int8();
-    }
+    let int8_mb = match mode {
+        Mode::Infer(Compute::Int8) => Some(model.quantize_int8() as f64 / 1e6),
+        _ => None,
+    };
     opened.device.sync().map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let load_s = t0.elapsed().as_secs_f64();
     let cfg = &model.config;
@@ -121,6 +122,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         "first_ms": first_ms,
         "precision": precision_name(&mode),
         "peak_rss_mb": peak_rss_mb(),
+        "int8_weights_mb": int8_mb,
     });
     let mut out = out;
     if let Some((p, passes)) = &profile {
@@ -150,6 +152,9 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
             (b * s) as f64 / median
         );
         println!("peak memory   {:.0} MB resident", peak_rss_mb());
+        if let Some(mb) = int8_mb {
+            println!("int8 weights  {mb:.0} MB (the encoder's matmuls; the f32 ones are freed)");
+        }
         if let Some((p, passes)) = &profile {
             print_profile(p, *passes, median);
         }

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use megaqa::model::Checkpoint;
+use megaqa::model::checkpoint::Storage;
 use sha2::{Digest, Sha256};
 
 use crate::args::{ConvertArgs, DtypeArg};
@@ -20,7 +21,12 @@ pub fn run(a: ConvertArgs) -> Result<ExitCode> {
             a.model.display()
         );
     }
-    let bytes = ckpt.to_converted_bytes(matches!(a.dtype, DtypeArg::F16))?;
+    let storage = match a.dtype {
+        DtypeArg::F32 => Storage::F32,
+        DtypeArg::F16 => Storage::F16,
+        DtypeArg::Int8 => Storage::Int8,
+    };
+    let bytes = ckpt.to_converted_bytes_as(storage, &[])?;
     write_atomic(&a.out, &bytes)?;
     let sha = format!("{:x}", Sha256::digest(&bytes));
     eprintln!(

@@ -231,3 +231,68 @@ fn missing_paths_and_unknown_files_are_clear() {
     let e = Checkpoint::open(common::root().join("tests/fixtures")).unwrap_err();
     assert!(e.to_string().contains("config.json"), "{e}");
 }
+
+/// `convert --dtype int8` files: they read back (to within a scale step per value), and a
+/// file whose int8 tensor lost its scales, has scales of the wrong shape, or NaN scales
+/// is refused in one line naming the tensor.
+#[test]
+fn int8_files_round_trip_and_bad_scales_are_named() {
+    use megaqa_model::checkpoint::Storage;
+    let ckpt = Checkpoint::open(fixture("megatron-tiny")).unwrap();
+    let bytes = ckpt.to_converted_bytes_as(Storage::Int8, &[]).unwrap();
+    let back = Checkpoint::from_bytes("tiny.int8", "tiny.int8.safetensors", bytes.clone()).unwrap();
+    let name = "layers.0.ffn_in.weight";
+    let (a, b) = (
+        ckpt.weights[name].to_f32().unwrap(),
+        back.weights[name].to_f32().unwrap(),
+    );
+    let cols = ckpt.weights[name].shape[1];
+    for (ra, rb) in a.chunks(cols).zip(b.chunks(cols)) {
+        let step = ra.iter().fold(0.0f32, |m, x| m.max(x.abs())) / 127.0;
+        for (x, y) in ra.iter().zip(rb) {
+            assert!((x - y).abs() <= step * 0.5 + 1e-7, "{x} vs {y}");
+        }
+    }
+    // Edit the stored file: drop, reshape or poison the scales.
+    let edit = |f: &dyn Fn(&mut BTreeMap<String, (safetensors::Dtype, Vec<usize>, Vec<u8>)>)| {
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+        let mut t: BTreeMap<_, _> = st
+            .tensors()
+            .into_iter()
+            .map(|(n, v)| (n, (v.dtype(), v.shape().to_vec(), v.data().to_vec())))
+            .collect();
+        f(&mut t);
+        let views: Vec<_> = t
+            .iter()
+            .map(|(n, (d, s, b))| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap()))
+            .collect();
+        let bytes = safetensors::serialize(views, meta.metadata().clone()).unwrap();
+        Checkpoint::from_bytes("tiny.int8", "tiny.int8.safetensors", bytes)
+            .expect_err("must fail")
+            .to_string()
+    };
+    let scale = format!("{name}.scale");
+    let msg = edit(&|t| {
+        t.remove(&scale);
+    });
+    assert!(
+        msg.contains(name) && msg.contains("without its scales"),
+        "{msg}"
+    );
+    let msg = edit(&|t| {
+        t.insert(
+            scale.clone(),
+            (safetensors::Dtype::F32, vec![2], vec![0; 8]),
+        );
+    });
+    assert!(msg.contains(&scale) && msg.contains("[2]"), "{msg}");
+    let msg = edit(&|t| {
+        let s = t.get_mut(&scale).unwrap();
+        s.2[..4].copy_from_slice(&f32::NAN.to_le_bytes());
+    });
+    assert!(msg.contains(&scale) && msg.contains("NaN"), "{msg}");
+    for msg in [msg] {
+        assert!(!msg.contains('\n'), "one line: {msg}");
+    }
+}

@@ -3,6 +3,7 @@
 
 mod error;
 mod hf;
+pub mod int8;
 pub mod names;
 mod nemo;
 pub mod pickle;
@@ -174,6 +175,16 @@ impl Checkpoint {
         f16: bool,
         extra: &[(&str, String)],
     ) -> Result<Vec<u8>, LoadError> {
+        let storage = if f16 { Storage::F16 } else { Storage::F32 };
+        self.to_converted_bytes_as(storage, extra)
+    }
+
+    /// The converted format with the weights stored as `storage` says.
+    pub fn to_converted_bytes_as(
+        &self,
+        storage: Storage,
+        extra: &[(&str, String)],
+    ) -> Result<Vec<u8>, LoadError> {
         let mut metadata: std::collections::HashMap<String, String> = extra
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
@@ -198,29 +209,55 @@ impl Checkpoint {
             };
             metadata.insert("megaqa.tokenizer".to_string(), tok.to_string());
         }
-        let data: Vec<safetensors::Entry> = self
-            .weights
-            .iter()
-            .map(|(name, t)| {
-                let values = t.to_f32().unwrap_or_default();
-                let (dtype, bytes) = if f16 {
-                    let halves: Vec<half::f16> =
-                        values.iter().map(|&v| half::f16::from_f32(v)).collect();
-                    (
-                        ::safetensors::Dtype::F16,
-                        safetensors::le_bytes(&halves, half::f16::to_le_bytes),
+        let mut data: Vec<safetensors::Entry> = Vec::new();
+        for (name, t) in &self.weights {
+            let values = t.to_f32().unwrap_or_default();
+            if storage == Storage::Int8 && int8::is_int8(name, &t.shape) {
+                let (rows, cols) = (t.shape[0], t.shape[1]);
+                let (q, scales) = int8::quantize(&values, rows, cols).map_err(|r| {
+                    LoadError::invalid(
+                        &self.origin,
+                        format!(
+                            "tensor `{name}` row {r} is not finite: it cannot be stored in int8"
+                        ),
                     )
-                } else {
-                    (
-                        ::safetensors::Dtype::F32,
-                        safetensors::le_bytes(&values, f32::to_le_bytes),
-                    )
-                };
-                (name.clone(), dtype, t.shape.clone(), bytes)
-            })
-            .collect();
+                })?;
+                let q: Vec<u8> = q.into_iter().map(|v| v as u8).collect();
+                data.push((name.clone(), ::safetensors::Dtype::I8, t.shape.clone(), q));
+                data.push((
+                    format!("{name}.scale"),
+                    ::safetensors::Dtype::F32,
+                    vec![rows],
+                    safetensors::le_bytes(&scales, f32::to_le_bytes),
+                ));
+                continue;
+            }
+            let (dtype, bytes) = if storage == Storage::F32 {
+                (
+                    ::safetensors::Dtype::F32,
+                    safetensors::le_bytes(&values, f32::to_le_bytes),
+                )
+            } else {
+                let halves: Vec<half::f16> =
+                    values.iter().map(|&v| half::f16::from_f32(v)).collect();
+                (
+                    ::safetensors::Dtype::F16,
+                    safetensors::le_bytes(&halves, half::f16::to_le_bytes),
+                )
+            };
+            data.push((name.clone(), dtype, t.shape.clone(), bytes));
+        }
         safetensors::write(&data, metadata).map_err(|e| LoadError::invalid(&self.origin, e))
     }
+}
+
+/// How a converted file stores the weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storage {
+    F32,
+    F16,
+    /// The encoder's matmul weights in int8 with a scale per output row, the rest f16.
+    Int8,
 }
 
 enum Sniff {
@@ -246,7 +283,8 @@ fn sniff(bytes: &[u8]) -> Sniff {
 }
 
 fn read_converted(origin: &str, bytes: Vec<u8>) -> Result<Checkpoint, LoadError> {
-    let file = safetensors::read(Arc::new(bytes)).map_err(|m| LoadError::invalid(origin, m))?;
+    let mut file = safetensors::read(Arc::new(bytes)).map_err(|m| LoadError::invalid(origin, m))?;
+    int8::dequantize_all(origin, &mut file.tensors)?;
     let config_json = file.metadata.get("megaqa.config").ok_or_else(|| {
         LoadError::invalid(
             origin,

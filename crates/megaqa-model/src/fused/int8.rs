@@ -28,19 +28,7 @@ fn padded(n: usize) -> usize {
     n.div_ceil(STEP) * STEP
 }
 
-/// Symmetric int8 of one row: the values and the scale that multiplies them back.
-fn quantize_into(row: &[f32], out: &mut [i8]) -> f32 {
-    let max = row.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-    if max == 0.0 || !max.is_finite() {
-        out.fill(0);
-        return if max.is_finite() { 0.0 } else { f32::NAN };
-    }
-    let inv = 127.0 / max;
-    for (q, x) in out.iter_mut().zip(row) {
-        *q = (x * inv).round() as i8;
-    }
-    max / 127.0
-}
+use crate::checkpoint::int8::quantize_row as quantize_into;
 
 impl QuantizedMatrix {
     /// From Burn's Linear layout: `weight` is `[inputs, outputs]` row-major.

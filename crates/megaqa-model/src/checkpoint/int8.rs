@@ -1,0 +1,133 @@
+//! int8 weights in the converted format (`megaqa convert --dtype int8`): each encoder
+//! matmul weight (`layers.N.{qkv,attn_out,ffn_in,ffn_out}.weight`, `[out, in]`) is
+//! stored as int8 with an f32 scale per output row beside it (`<name>.scale`, `[out]`);
+//! everything else in f16. Readers turn them back into f32, and `--precision int8`
+//! quantises those rows again, which gives back exactly the stored integers (each row's
+//! largest magnitude is 127 x its scale).
+
+use std::collections::BTreeMap;
+
+use super::{DType, LoadError, RawTensor};
+
+/// Symmetric int8 of one row into `out`: returns the scale that multiplies the
+/// integers back (0 for a row of zeros; NaN when the row holds a NaN or infinity).
+pub fn quantize_row(row: &[f32], out: &mut [i8]) -> f32 {
+    // `f32::max` skips NaN, so NaN is looked for on its own.
+    let max = row.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    if !max.is_finite() || row.iter().any(|x| x.is_nan()) {
+        out.fill(0);
+        return f32::NAN;
+    }
+    if max == 0.0 {
+        out.fill(0);
+        return 0.0;
+    }
+    let inv = 127.0 / max;
+    for (q, x) in out.iter_mut().zip(row) {
+        *q = (x * inv).round() as i8;
+    }
+    max / 127.0
+}
+
+/// Whether a canonical tensor is stored in int8: the encoder's matmul weights and the
+/// word embeddings (a row per token; half of a small model's bytes).
+pub fn is_int8(name: &str, shape: &[usize]) -> bool {
+    shape.len() == 2
+        && (name == "embeddings.word"
+            || name.starts_with("layers.")
+                && ["qkv", "attn_out", "ffn_in", "ffn_out"]
+                    .iter()
+                    .any(|m| name.ends_with(&format!(".{m}.weight"))))
+}
+
+/// A `[rows, cols]` f32 matrix as int8 rows and their scales; `Err` names a row that is
+/// not finite.
+pub fn quantize(values: &[f32], rows: usize, cols: usize) -> Result<(Vec<i8>, Vec<f32>), usize> {
+    let mut q = vec![0i8; rows * cols];
+    let mut scales = Vec::with_capacity(rows);
+    for (r, (row, out)) in values
+        .chunks_exact(cols)
+        .zip(q.chunks_exact_mut(cols))
+        .enumerate()
+    {
+        let s = quantize_row(row, out);
+        if s.is_nan() {
+            return Err(r);
+        }
+        scales.push(s);
+    }
+    Ok((q, scales))
+}
+
+/// Replaces every int8 tensor with its f32 values, using and removing its scale.
+pub fn dequantize_all(
+    origin: &str,
+    tensors: &mut BTreeMap<String, RawTensor>,
+) -> Result<(), LoadError> {
+    let int8: Vec<String> = tensors
+        .iter()
+        .filter(|(_, t)| t.dtype == DType::I8)
+        .map(|(n, _)| n.clone())
+        .collect();
+    for name in int8 {
+        let bad = |why: String| LoadError::invalid(origin, format!("tensor `{name}`: {why}"));
+        let t = tensors[&name].clone();
+        let [rows, cols] = t.shape[..] else {
+            return Err(bad(format!(
+                "int8 of shape {:?}; only matrices are",
+                t.shape
+            )));
+        };
+        let scale_name = format!("{name}.scale");
+        let scale = tensors
+            .remove(&scale_name)
+            .ok_or_else(|| bad(format!("int8 without its scales `{scale_name}`")))?;
+        if scale.shape != [rows] {
+            return Err(bad(format!(
+                "int8 of shape [{rows}, {cols}] needs scales of shape [{rows}], `{scale_name}` has {:?}",
+                scale.shape
+            )));
+        }
+        let scales = scale
+            .to_f32()
+            .ok_or_else(|| bad(format!("`{scale_name}` is {:?}, not float", scale.dtype)))?;
+        if let Some(r) = scales.iter().position(|s| !s.is_finite() || *s < 0.0) {
+            return Err(bad(format!(
+                "`{scale_name}` row {r} is {} (scales are finite and not negative)",
+                scales[r]
+            )));
+        }
+        let values: Vec<f32> = t
+            .bytes()
+            .chunks_exact(cols)
+            .zip(&scales)
+            .flat_map(|(row, &s)| row.iter().map(move |&q| q as i8 as f32 * s))
+            .collect();
+        tensors.insert(name, RawTensor::from_f32(vec![rows, cols], &values));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requantising_dequantised_rows_gives_the_same_integers() {
+        let values: Vec<f32> = (0..6 * 40)
+            .map(|i| ((i * 7919) % 1000) as f32 / 300.0 - 1.6)
+            .collect();
+        let (q, s) = quantize(&values, 6, 40).unwrap();
+        let back: Vec<f32> = q
+            .chunks(40)
+            .zip(&s)
+            .flat_map(|(r, &s)| r.iter().map(move |&v| v as f32 * s))
+            .collect();
+        let (q2, s2) = quantize(&back, 6, 40).unwrap();
+        assert_eq!(q, q2);
+        for (a, b) in s.iter().zip(&s2) {
+            assert!((a - b).abs() <= a * 1e-6);
+        }
+        assert_eq!(quantize(&[0.0, f32::NAN, 1.0, 2.0], 2, 2), Err(0));
+    }
+}
