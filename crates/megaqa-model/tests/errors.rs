@@ -8,10 +8,11 @@ use common::fixture;
 use megaqa_model::{Checkpoint, LoadError};
 use safetensors::tensor::TensorView;
 
+/// A safetensors file's tensors by name: dtype, shape, bytes.
+type Tensors = BTreeMap<String, (safetensors::Dtype, Vec<usize>, Vec<u8>)>;
+
 /// The files of the megatron-tiny HF directory, with model.safetensors edited by `edit`.
-fn hf_files_with(
-    edit: impl FnOnce(&mut BTreeMap<String, (safetensors::Dtype, Vec<usize>, Vec<u8>)>),
-) -> BTreeMap<String, Vec<u8>> {
+fn hf_files_with(edit: impl FnOnce(&mut Tensors)) -> BTreeMap<String, Vec<u8>> {
     let dir = fixture("megatron-tiny");
     let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
@@ -254,7 +255,7 @@ fn int8_files_round_trip_and_bad_scales_are_named() {
         }
     }
     // Edit the stored file: drop, reshape or poison the scales.
-    let edit = |f: &dyn Fn(&mut BTreeMap<String, (safetensors::Dtype, Vec<usize>, Vec<u8>)>)| {
+    let edit = |f: &dyn Fn(&mut Tensors)| {
         let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
         let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
         let mut t: BTreeMap<_, _> = st
