@@ -274,26 +274,29 @@ fn int8_files_round_trip_and_bad_scales_are_named() {
             .to_string()
     };
     let scale = format!("{name}.scale");
-    let msg = edit(&|t| {
+    let missing = edit(&|t| {
         t.remove(&scale);
     });
     assert!(
-        msg.contains(name) && msg.contains("without its scales"),
-        "{msg}"
+        missing.contains(name) && missing.contains("without its scales"),
+        "{missing}"
     );
-    let msg = edit(&|t| {
+    let misshaped = edit(&|t| {
         t.insert(
             scale.clone(),
             (safetensors::Dtype::F32, vec![2], vec![0; 8]),
         );
     });
-    assert!(msg.contains(&scale) && msg.contains("[2]"), "{msg}");
-    let msg = edit(&|t| {
+    assert!(
+        misshaped.contains(&scale) && misshaped.contains("[2]"),
+        "{misshaped}"
+    );
+    let nan = edit(&|t| {
         let s = t.get_mut(&scale).unwrap();
         s.2[..4].copy_from_slice(&f32::NAN.to_le_bytes());
     });
-    assert!(msg.contains(&scale) && msg.contains("NaN"), "{msg}");
-    for msg in [msg] {
+    assert!(nan.contains(&scale) && nan.contains("NaN"), "{nan}");
+    for msg in [missing, misshaped, nan] {
         assert!(!msg.contains('\n'), "one line: {msg}");
     }
 }
