@@ -11,12 +11,11 @@ use safetensors::tensor::TensorView;
 /// A safetensors file's tensors by name: dtype, shape, bytes.
 type Tensors = BTreeMap<String, (safetensors::Dtype, Vec<usize>, Vec<u8>)>;
 
-/// The files of the megatron-tiny HF directory, with model.safetensors edited by `edit`.
-fn hf_files_with(edit: impl FnOnce(&mut Tensors)) -> BTreeMap<String, Vec<u8>> {
-    let dir = fixture("megatron-tiny");
-    let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let mut tensors: BTreeMap<_, _> = st
+/// The safetensors file `bytes` with its tensors edited by `edit` (metadata kept).
+fn edited(bytes: &[u8], edit: impl FnOnce(&mut Tensors)) -> Vec<u8> {
+    let st = safetensors::SafeTensors::deserialize(bytes).unwrap();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(bytes).unwrap();
+    let mut tensors: Tensors = st
         .tensors()
         .into_iter()
         .map(|(n, v)| (n, (v.dtype(), v.shape().to_vec(), v.data().to_vec())))
@@ -26,11 +25,15 @@ fn hf_files_with(edit: impl FnOnce(&mut Tensors)) -> BTreeMap<String, Vec<u8>> {
         .iter()
         .map(|(n, (d, s, b))| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap()))
         .collect();
+    safetensors::serialize(views, meta.metadata().clone()).unwrap()
+}
+
+/// The files of the megatron-tiny HF directory, with model.safetensors edited by `edit`.
+fn hf_files_with(edit: impl FnOnce(&mut Tensors)) -> BTreeMap<String, Vec<u8>> {
+    let dir = fixture("megatron-tiny");
+    let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
     let mut files = BTreeMap::new();
-    files.insert(
-        "model.safetensors".to_string(),
-        safetensors::serialize(views, None).unwrap(),
-    );
+    files.insert("model.safetensors".to_string(), edited(&bytes, edit));
     files.insert(
         "config.json".to_string(),
         std::fs::read(dir.join("config.json")).unwrap(),
@@ -256,20 +259,7 @@ fn int8_files_round_trip_and_bad_scales_are_named() {
     }
     // Edit the stored file: drop, reshape or poison the scales.
     let edit = |f: &dyn Fn(&mut Tensors)| {
-        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
-        let mut t: BTreeMap<_, _> = st
-            .tensors()
-            .into_iter()
-            .map(|(n, v)| (n, (v.dtype(), v.shape().to_vec(), v.data().to_vec())))
-            .collect();
-        f(&mut t);
-        let views: Vec<_> = t
-            .iter()
-            .map(|(n, (d, s, b))| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap()))
-            .collect();
-        let bytes = safetensors::serialize(views, meta.metadata().clone()).unwrap();
-        Checkpoint::from_bytes("tiny.int8", "tiny.int8.safetensors", bytes)
+        Checkpoint::from_bytes("tiny.int8", "tiny.int8.safetensors", edited(&bytes, f))
             .expect_err("must fail")
             .to_string()
     };
