@@ -175,7 +175,14 @@ pub fn attention(
                     false,
                     Parallelism::None,
                 );
-                for row in scores.chunks_exact_mut(seq) {
+                for row in scores
+                    .chunks_exact_mut(seq)
+                    .take(if std::env::var("NOSM").is_ok() {
+                        0
+                    } else {
+                        usize::MAX
+                    })
+                {
                     math::masked_softmax(row, bias);
                 }
                 let o = dst.at(b * seq * hidden + h * head_dim);

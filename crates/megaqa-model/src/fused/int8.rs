@@ -275,25 +275,4 @@ mod tests {
         let w = [rows[2].as_slice(), &rows[3], &rows[4], &rows[5]];
         assert_eq!(dot_2x4(x, w), portable_dot_2x4(x, w));
     }
-
-    #[test]
-    #[ignore = "a timing, run by hand: cargo test --release -p megaqa-model int8_speed -- --ignored --nocapture"]
-    fn int8_speed() {
-        for (rows, inputs, outputs) in [(384, 1024, 3072), (384, 1024, 4096), (384, 4096, 1024)] {
-            let w = pseudo_random(inputs * outputs, 1);
-            let x = pseudo_random(rows * inputs, 2);
-            let q = QuantizedMatrix::from_linear(&w, inputs, outputs);
-            q.matmul(&x, rows, None);
-            let t = std::time::Instant::now();
-            for _ in 0..5 {
-                std::hint::black_box(q.matmul(&x, rows, None));
-            }
-            let s = t.elapsed().as_secs_f64() / 5.0;
-            println!(
-                "{rows}x{inputs}x{outputs}: {:.2} ms, {:.0} GOP/s",
-                s * 1e3,
-                2.0 * (rows * inputs * outputs) as f64 / s / 1e9
-            );
-        }
-    }
 }

@@ -2,22 +2,30 @@
 //! that use them. libm's `expf`/`erff` are function calls per element, which keeps
 //! every loop around them scalar.
 
-/// Runs `f` compiled for AVX2 + FMA where the CPU has them, so that the loops inlined
-/// into it run 8 lanes wide; otherwise as built (SSE2 on x86-64: 4 lanes).
-#[inline(always)]
-fn simd<R>(f: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx2,fma")]
-        fn avx2<R>(f: impl FnOnce() -> R) -> R {
-            f()
+/// Defines `pub fn $name` twice over one body: compiled for AVX2 + FMA (LLVM then
+/// vectorises its loops 8 lanes wide) and as built (SSE2 on x86-64: 4 lanes), and picks
+/// the first where the CPU has the features. The body is a plain `#[inline(always)]`
+/// function so that it is compiled inside each variant with that variant's features.
+macro_rules! simd_fn {
+    ($(#[$doc:meta])* pub fn $name:ident($($arg:ident: $ty:ty),*) $body:block) => {
+        $(#[$doc])*
+        pub fn $name($($arg: $ty),*) {
+            #[inline(always)]
+            fn body($($arg: $ty),*) $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2,fma")]
+                fn avx2($($arg: $ty),*) {
+                    body($($arg),*)
+                }
+                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                    // SAFETY: the features were just detected.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            body($($arg),*)
         }
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            // SAFETY: the features were just detected.
-            return unsafe { avx2(f) };
-        }
-    }
-    f()
+    };
 }
 
 /// `e^x` to about 1 ulp (Cephes' `expf`: `2^n * e^r` with `|r| <= ln2/2` and a degree-6
@@ -30,8 +38,13 @@ pub fn exp(x: f32) -> f32 {
     const LN2_LO: f32 = -2.121_944_4e-4;
     // Adding 1.5 * 2^23 rounds to the nearest integer in any rounding-free vector code.
     const ROUND: f32 = 12_582_912.0;
-    let xc = x.clamp(-87.3, 88.7);
-    let n = (xc * LOG2E + ROUND) - ROUND;
+    // Above 88.37, 2^n would be 2^128 (infinity): the result saturates at e^88.37.
+    let xc = x.clamp(-87.3, 88.37);
+    let t = xc * LOG2E + ROUND;
+    let n = t - ROUND;
+    // n as an integer, read from t's low mantissa bits: a float-to-int `as` would
+    // saturate and keep the loop scalar.
+    let n_int = t.to_bits().wrapping_sub(ROUND.to_bits()) as i32;
     let r = xc - n * LN2_HI - n * LN2_LO;
     let p = 1.987_569_1e-4_f32;
     let p = p * r + 1.398_199_9e-3;
@@ -40,7 +53,7 @@ pub fn exp(x: f32) -> f32 {
     let p = p * r + 1.666_666_5e-1;
     let p = p * r + 0.5;
     let y = p * r * r + r + 1.0;
-    let two_n = f32::from_bits(((n as i32 + 127) << 23) as u32);
+    let two_n = f32::from_bits(((n_int + 127) as u32) << 23);
     if x < -87.3 { 0.0 } else { y * two_n }
 }
 
@@ -65,61 +78,58 @@ pub fn erf(x: f32) -> f32 {
     x * p / q
 }
 
-/// `gelu(x + bias)` over rows of `bias.len()` values, in place.
-pub fn bias_gelu_rows(values: &mut [f32], bias: &[f32]) {
-    simd(|| {
+simd_fn! {
+    /// `gelu(x + bias)` over rows of `bias.len()` values, in place.
+    pub fn bias_gelu_rows(values: &mut [f32], bias: &[f32]) {
         for row in values.chunks_exact_mut(bias.len()) {
             for (x, b) in row.iter_mut().zip(bias) {
                 let v = *x + b;
                 *x = 0.5 * v * (1.0 + erf(v * std::f32::consts::FRAC_1_SQRT_2));
             }
         }
-    })
+    }
 }
 
-/// `softmax(row + bias)` in place, where `bias` is 0 or -inf per column. A row whose
-/// every column is masked becomes zeros rather than NaN.
-pub fn masked_softmax(row: &mut [f32], bias: &[f32]) {
-    simd(|| {
-        let mut max = [f32::NEG_INFINITY; 8];
+simd_fn! {
+    /// `softmax(row + bias)` in place, where `bias` is 0 or -inf per column. A row whose
+    /// every column is masked becomes zeros rather than NaN.
+    pub fn masked_softmax(row: &mut [f32], bias: &[f32]) {
+        // Eight running maxima and sums, so that the loops vectorise without reordering
+        // a float reduction behind the compiler's back.
+        let mut lanes = [f32::NEG_INFINITY; 8];
         let mut chunks = row.chunks_exact_mut(8);
         let mut bias_chunks = bias.chunks_exact(8);
         for (c, b) in (&mut chunks).zip(&mut bias_chunks) {
             for i in 0..8 {
                 c[i] += b[i];
-                max[i] = if c[i] > max[i] { c[i] } else { max[i] };
+                lanes[i] = if c[i] > lanes[i] { c[i] } else { lanes[i] };
             }
         }
-        for (x, b) in chunks
-            .into_remainder()
-            .iter_mut()
-            .zip(bias_chunks.remainder())
-        {
+        for (x, b) in chunks.into_remainder().iter_mut().zip(bias_chunks.remainder()) {
             *x += b;
-            max[0] = if *x > max[0] { *x } else { max[0] };
+            lanes[0] = if *x > lanes[0] { *x } else { lanes[0] };
         }
-        let max = max.into_iter().fold(f32::NEG_INFINITY, f32::max);
+        let max = lanes.into_iter().fold(f32::NEG_INFINITY, f32::max);
         if max == f32::NEG_INFINITY {
             row.fill(0.0);
             return;
         }
-        let mut sum = [0.0f32; 8];
-        let mut chunks = row.chunks_exact_mut(8);
+        for x in row.iter_mut() {
+            *x = exp(*x - max);
+        }
+        let mut sums = [0.0f32; 8];
+        let mut chunks = row.chunks_exact(8);
         for c in &mut chunks {
             for i in 0..8 {
-                c[i] = exp(c[i] - max);
-                sum[i] += c[i];
+                sums[i] += c[i];
             }
         }
-        for x in chunks.into_remainder() {
-            *x = exp(*x - max);
-            sum[0] += *x;
-        }
-        let inv = 1.0 / sum.iter().sum::<f32>();
+        let rest: f32 = chunks.remainder().iter().sum();
+        let inv = 1.0 / (sums.iter().sum::<f32>() + rest);
         for x in row.iter_mut() {
             *x *= inv;
         }
-    })
+    }
 }
 
 #[cfg(test)]
