@@ -12,9 +12,11 @@
 //!   from the `[batch, seq, 3*hidden]` projection and writing the context straight into
 //!   `[batch, seq, hidden]` rows, so no head is copied or transposed.
 //!
-//! Each returns `None` where it does not apply (another backend, autodiff, a dtype
-//! other than f32); the network then takes Burn's own ops, so GPUs, the browser and
-//! training are unchanged.
+//! - [`int8`]: the int8 matmul behind `--precision int8`.
+//!
+//! Each returns `Err` with its input where it does not apply (another backend, autodiff,
+//! a dtype other than f32, or `MEGAQA_FUSED=off`); the network then takes Burn's own
+//! ops, so GPUs, the browser and training are unchanged.
 
 // `Err` hands the caller's tensor back (a few hundred bytes of handle) so that Burn's
 // ops can take it: boxing it would only add an allocation.
@@ -58,7 +60,7 @@ fn row_major(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
     }
 }
 
-/// `gelu(h + bias)` with exact erf, `bias` broadcast over the last dimension. `None`
+/// `gelu(h + bias)` with exact erf, `bias` broadcast over the last dimension. `Err(h)`
 /// where the fused kernel does not apply.
 pub fn bias_gelu<const D: usize>(h: Tensor<D>, bias: Tensor<1>) -> Result<Tensor<D>, Tensor<D>> {
     if !applies(&h) || !applies(&bias) {
