@@ -177,14 +177,7 @@ pub fn attention(
                     false,
                     Parallelism::None,
                 );
-                for row in scores
-                    .chunks_exact_mut(seq)
-                    .take(if std::env::var("NOSM").is_ok() {
-                        0
-                    } else {
-                        usize::MAX
-                    })
-                {
+                for row in scores.chunks_exact_mut(seq) {
                     math::masked_softmax(row, bias);
                 }
                 let o = dst.at(b * seq * hidden + h * head_dim);
