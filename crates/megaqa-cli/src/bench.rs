@@ -105,11 +105,10 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         }
         times
     };
-
     let mut times = times;
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
-    let out = json!({
+    let mut out = json!({
         "device": opened.name,
         "mode": if a.train { "train" } else { "inference" },
         "seq_len": s,
@@ -124,7 +123,6 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         "peak_rss_mb": peak_rss_mb(),
         "int8_weights_mb": int8_mb,
     });
-    let mut out = out;
     if let Some((p, passes)) = &profile {
         out["profile"] = profile_json(p, *passes, median);
     }
@@ -206,26 +204,27 @@ fn time_training(
     Ok(times)
 }
 
-/// Milliseconds per pass for each kind of step, largest first, and what the steps do
-/// not cover (turning the batch into tensors, the mask, reading the logits back).
+/// Milliseconds per pass for each kind of step, largest first; what the steps do not
+/// cover (turning the batch into tensors, the mask, reading the logits back); and the
+/// sum of both, which the shares divide.
 fn profile_rows(
     p: &Profile,
     passes: usize,
     median_s: f64,
-) -> (Vec<(&'static str, f64, usize)>, f64) {
+) -> (Vec<(&'static str, f64, usize)>, f64, f64) {
     let per_pass = |d: std::time::Duration| d.as_secs_f64() * 1e3 / passes as f64;
-    let rows = p
+    let rows: Vec<_> = p
         .sorted()
         .into_iter()
         .map(|(op, t, calls)| (op.name(), per_pass(t), calls / passes))
         .collect();
     let outside = (median_s * 1e3 - per_pass(p.total())).max(0.0);
-    (rows, outside)
+    let total = rows.iter().map(|r| r.1).sum::<f64>() + outside;
+    (rows, outside, total)
 }
 
 fn profile_json(p: &Profile, passes: usize, median_s: f64) -> serde_json::Value {
-    let (rows, outside) = profile_rows(p, passes, median_s);
-    let total: f64 = rows.iter().map(|r| r.1).sum::<f64>() + outside;
+    let (rows, outside, total) = profile_rows(p, passes, median_s);
     let rows: Vec<_> = rows
         .into_iter()
         .map(|(op, ms, calls)| json!({"op": op, "ms": ms, "share": ms / total, "calls": calls}))
@@ -234,8 +233,7 @@ fn profile_json(p: &Profile, passes: usize, median_s: f64) -> serde_json::Value 
 }
 
 fn print_profile(p: &Profile, passes: usize, median_s: f64) {
-    let (rows, outside) = profile_rows(p, passes, median_s);
-    let total: f64 = rows.iter().map(|r| r.1).sum::<f64>() + outside;
+    let (rows, outside, total) = profile_rows(p, passes, median_s);
     println!("profile       per pass, mean of {passes} (each step synchronised):");
     for (op, ms, calls) in rows {
         println!(

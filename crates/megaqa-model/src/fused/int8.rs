@@ -11,6 +11,8 @@
 use burn::tensor::Tensor;
 use rayon::prelude::*;
 
+use crate::checkpoint::int8::quantize_row;
+
 /// Rows are padded with zeros to a multiple of this, the AVX2 step.
 const STEP: usize = 32;
 
@@ -28,8 +30,6 @@ fn padded(n: usize) -> usize {
     n.div_ceil(STEP) * STEP
 }
 
-use crate::checkpoint::int8::quantize_row as quantize_into;
-
 impl QuantizedMatrix {
     /// From Burn's Linear layout: `weight` is `[inputs, outputs]` row-major.
     pub fn from_linear(weight: &[f32], inputs: usize, outputs: usize) -> Self {
@@ -44,7 +44,7 @@ impl QuantizedMatrix {
                 for (i, c) in column.iter_mut().enumerate() {
                     *c = weight[i * outputs + o];
                 }
-                quantize_into(&column, &mut row[..inputs])
+                quantize_row(&column, &mut row[..inputs])
             })
             .collect();
         Self {
@@ -69,7 +69,7 @@ impl QuantizedMatrix {
         let xs: Vec<f32> = xq
             .par_chunks_mut(k)
             .zip(x.par_chunks(self.inputs))
-            .map(|(q, row)| quantize_into(row, &mut q[..self.inputs]))
+            .map(|(q, row)| quantize_row(row, &mut q[..self.inputs]))
             .collect();
         let mut out = vec![0.0f32; rows * n];
         // Each job takes a block of rows (in L2 while it runs) against a panel of
@@ -145,12 +145,10 @@ pub fn linear(
         "int8 linear of {} inputs given {inputs}",
         w.inputs
     );
-    let bias = bias.map(|b| super::into_flex(b).to_contiguous());
-    let bias = bias
-        .as_ref()
-        .map(|b| b.as_slice::<f32>().expect("an f32 bias"));
+    let bias = bias.map(super::into_flex);
+    let bias = bias.as_ref().map(super::row_major);
     let x = super::into_flex(x);
-    let out = w.matmul(&super::row_major(&x), batch * seq, bias);
+    let out = w.matmul(&super::row_major(&x), batch * seq, bias.as_deref());
     Ok(super::from_flex(out, [batch, seq, w.outputs]))
 }
 
