@@ -64,10 +64,11 @@ pub fn load_engine(
             path.display()
         );
     }
-    let mut engine = Engine::new(ckpt, opened.device.clone(), dtype)?;
-    if precision == Compute::Int8 {
-        engine.model.quantize_int8();
-    }
+    let mut engine = if precision == Compute::Int8 {
+        Engine::new_int8(ckpt, opened.device.clone())?
+    } else {
+        Engine::new(ckpt, opened.device.clone(), dtype)?
+    };
     if opened.kind != DeviceKind::Cpu {
         // GPU backends tune and compile per tensor shape: bucketed lengths meet a
         // handful of shapes instead of one per window length.

@@ -365,6 +365,7 @@ fn build(
     device: &Device,
     with_qa: bool,
     qa: &mut impl Source,
+    finish_layer: &mut dyn FnMut(&mut EncoderLayer),
 ) -> QaModel {
     let h = cfg.hidden_size;
     let embedding = |src: &mut _, name: &str, rows| Embedding {
@@ -379,7 +380,7 @@ fn build(
     let layers = (0..cfg.num_layers)
         .map(|i| {
             let p = format!("layers.{i}");
-            EncoderLayer {
+            let mut layer = EncoderLayer {
                 ln1: layer_norm(src, &format!("{p}.ln1"), cfg, device),
                 qkv: linear(src, &format!("{p}.qkv"), h, 3 * h),
                 attn_out: linear(src, &format!("{p}.attn_out"), h, h),
@@ -388,7 +389,9 @@ fn build(
                 ffn_out: linear(src, &format!("{p}.ffn_out"), cfg.intermediate_size, h),
                 #[cfg(not(target_arch = "wasm32"))]
                 int8: None,
-            }
+            };
+            finish_layer(&mut layer);
+            layer
         })
         .collect();
     let final_ln = cfg
@@ -414,9 +417,19 @@ impl QaModel {
     /// is drawn fresh (N(0, 0.02)), so that a pretrained encoder can be fine-tuned.
     pub fn from_weights(
         cfg: &ModelConfig,
+        weights: Weights,
+        device: &Device,
+        dtype: DType,
+    ) -> Self {
+        Self::from_weights_with(cfg, weights, device, dtype, &mut |_| {})
+    }
+
+    fn from_weights_with(
+        cfg: &ModelConfig,
         mut weights: Weights,
         device: &Device,
         dtype: DType,
+        finish_layer: &mut dyn FnMut(&mut EncoderLayer),
     ) -> Self {
         let with_qa = weights.contains_key("qa.weight");
         let mut src = FromWeights {
@@ -430,6 +443,7 @@ impl QaModel {
             device,
             with_qa,
             &mut Random { device, dtype },
+            finish_layer,
         )
     }
 
@@ -442,6 +456,7 @@ impl QaModel {
             device,
             false,
             &mut Random { device, dtype },
+            &mut |_| {},
         )
     }
 }
@@ -452,6 +467,27 @@ impl QaModel {
     /// CPU inference: about a quarter of their f32 bytes. Embeddings, LayerNorms,
     /// biases and the span head stay f32. Returns the bytes of the int8 weights.
     pub fn quantize_int8(&mut self) -> usize {
+        self.layers
+            .iter_mut()
+            .map(EncoderLayer::quantize_int8)
+            .sum()
+    }
+
+    /// [`QaModel::from_weights`] in f32 with the encoder's matmuls in int8, each layer
+    /// quantised as soon as it is built, while the weights not yet used are still
+    /// held: the f32 network never exists whole, so loading peaks near the file's
+    /// size plus the int8 weights rather than at the f32 network's.
+    pub fn from_weights_int8(cfg: &ModelConfig, weights: Weights, device: &Device) -> Self {
+        Self::from_weights_with(cfg, weights, device, DType::F32, &mut |layer| {
+            layer.quantize_int8();
+        })
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl EncoderLayer {
+    /// This layer's four matmuls in int8 ([`QaModel::quantize_int8`]).
+    fn quantize_int8(&mut self) -> usize {
         use crate::fused::int8::{Int8Layer, QuantizedMatrix};
         let take = |l: &mut Linear| {
             let [inputs, outputs] = l.weight.dims();
@@ -463,17 +499,14 @@ impl QaModel {
             l.weight = Param::from_tensor(Tensor::zeros([0, outputs], &device));
             q
         };
-        let mut bytes = 0;
-        for layer in &mut self.layers {
-            let q = Int8Layer {
-                qkv: take(&mut layer.qkv),
-                attn_out: take(&mut layer.attn_out),
-                ffn_in: take(&mut layer.ffn_in),
-                ffn_out: take(&mut layer.ffn_out),
-            };
-            bytes += q.bytes();
-            layer.int8 = Some(std::sync::Arc::new(q));
-        }
+        let q = Int8Layer {
+            qkv: take(&mut self.qkv),
+            attn_out: take(&mut self.attn_out),
+            ffn_in: take(&mut self.ffn_in),
+            ffn_out: take(&mut self.ffn_out),
+        };
+        let bytes = q.bytes();
+        self.int8 = Some(std::sync::Arc::new(q));
         bytes
     }
 }

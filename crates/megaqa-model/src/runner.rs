@@ -3,7 +3,7 @@
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use crate::network::QaModel;
+use crate::network::{QaModel, SpanLogits};
 
 /// A batch of windows, row-major `[batch, seq]`.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,6 +78,15 @@ impl Batch {
         Ok(())
     }
 
+    fn logits(&self, start: Vec<f32>, end: Vec<f32>) -> Logits {
+        Logits {
+            batch: self.batch,
+            seq: self.seq,
+            start,
+            end,
+        }
+    }
+
     /// The ids, token types and mask as tensors on `device`.
     pub fn tensors(&self, device: &Device) -> [Tensor<2, Int>; 3] {
         let t = |v: &Vec<i64>| {
@@ -94,44 +103,26 @@ fn to_f32(data: TensorData) -> Result<Vec<f32>, String> {
 }
 
 impl QaModel {
-    /// Runs a batch on `device` and reads the logits back (native: synchronous read).
-    pub fn run(&self, batch: &Batch, device: &Device) -> Result<Logits, String> {
+    /// The span logits of a checked batch on `device`, not yet read back.
+    fn logits(&self, batch: &Batch, device: &Device) -> Result<SpanLogits, String> {
         batch.validate(self)?;
         let [ids, types, mask] = batch.tensors(device);
-        let out = self.forward(ids, types, mask);
-        let start = to_f32(out.start.try_into_data().map_err(|e| format!("{e:?}"))?)?;
-        let end = to_f32(out.end.try_into_data().map_err(|e| format!("{e:?}"))?)?;
-        Ok(Logits {
-            batch: batch.batch,
-            seq: batch.seq,
-            start,
-            end,
-        })
+        Ok(self.forward(ids, types, mask))
+    }
+
+    /// Runs a batch on `device` and reads the logits back (native: synchronous read).
+    pub fn run(&self, batch: &Batch, device: &Device) -> Result<Logits, String> {
+        let out = self.logits(batch, device)?;
+        let read = |t: Tensor<2>| to_f32(t.try_into_data().map_err(|e| format!("{e:?}"))?);
+        Ok(batch.logits(read(out.start)?, read(out.end)?))
     }
 
     /// Same as [`QaModel::run`] with asynchronous reads, as WebGPU requires.
     pub async fn run_async(&self, batch: &Batch, device: &Device) -> Result<Logits, String> {
-        batch.validate(self)?;
-        let [ids, types, mask] = batch.tensors(device);
-        let out = self.forward(ids, types, mask);
-        let start = to_f32(
-            out.start
-                .into_data_async()
-                .await
-                .map_err(|e| format!("{e:?}"))?,
-        )?;
-        let end = to_f32(
-            out.end
-                .into_data_async()
-                .await
-                .map_err(|e| format!("{e:?}"))?,
-        )?;
-        Ok(Logits {
-            batch: batch.batch,
-            seq: batch.seq,
-            start,
-            end,
-        })
+        let out = self.logits(batch, device)?;
+        let read =
+            async |t: Tensor<2>| to_f32(t.into_data_async().await.map_err(|e| format!("{e:?}"))?);
+        Ok(batch.logits(read(out.start).await?, read(out.end).await?))
     }
 
     /// Final hidden states `[batch, seq, hidden]`, row-major (for encoder parity tests).

@@ -1,6 +1,6 @@
 use burn::tensor::{DType, Device};
 use megaqa_model::checkpoint::safetensors::le_bytes;
-use megaqa_model::{Batch, Checkpoint, LoadError, QaModel, TokenizerFiles};
+use megaqa_model::{Batch, Checkpoint, LoadError, Logits, QaModel, TokenizerFiles};
 use megaqa_text::windows::WindowError;
 use megaqa_text::{
     DecodeConfig, Example, Prediction, QaTokenizer, Window, WindowConfig, WindowLogits, decode,
@@ -137,6 +137,27 @@ fn fingerprint(ckpt: &Checkpoint) -> String {
 impl Engine {
     /// Builds the network of a checkpoint on `device`.
     pub fn new(ckpt: Checkpoint, device: Device, dtype: DType) -> Result<Self, EngineError> {
+        Self::with_network(ckpt, device, |cfg, weights, device| {
+            QaModel::from_weights(cfg, weights, device, dtype)
+        })
+    }
+
+    /// [`Engine::new`] on the CPU with the encoder's matmuls in int8
+    /// ([`QaModel::from_weights_int8`]).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn new_int8(ckpt: Checkpoint, device: Device) -> Result<Self, EngineError> {
+        Self::with_network(ckpt, device, QaModel::from_weights_int8)
+    }
+
+    fn with_network(
+        ckpt: Checkpoint,
+        device: Device,
+        build: impl FnOnce(
+            &megaqa_model::ModelConfig,
+            megaqa_model::checkpoint::Weights,
+            &Device,
+        ) -> QaModel,
+    ) -> Result<Self, EngineError> {
         let files = ckpt
             .tokenizer
             .as_ref()
@@ -160,7 +181,7 @@ impl Engine {
         }
         let model_sha256 = fingerprint(&ckpt);
         let origin = ckpt.origin.clone();
-        let model = QaModel::from_weights(&ckpt.config, ckpt.weights, &device, dtype);
+        let model = build(&ckpt.config, ckpt.weights, &device);
         Ok(Self {
             model,
             tokenizer,
@@ -198,44 +219,41 @@ impl Engine {
         items: &[(&str, &str)],
         batch_size: usize,
     ) -> Result<Vec<Answered>, EngineError> {
-        let plan = self.plan(items)?;
-        let t1 = Instant::now();
-        let (order, sorted) = plan.by_length();
-        let mut logits = Vec::with_capacity(sorted.len());
-        for (chunk, batch) in self.batches(&sorted, batch_size) {
-            let out = self
-                .model
-                .run(&batch, &self.device)
-                .map_err(EngineError::Run)?;
-            split_logits(chunk, &out.start, &out.end, batch.seq, &mut logits);
-        }
-        Ok(self.finish(
-            items,
-            plan,
-            &order,
-            logits,
-            t1.elapsed().as_secs_f64() * 1e3,
-        ))
+        let run = |batch: Batch| std::future::ready(self.model.run(&batch, &self.device));
+        ready_now(self.answer_with(items, batch_size, run))
     }
 
     /// Same as [`Engine::answer_many`], reading logits asynchronously (WebGPU in the
-    /// browser): the only difference is how each batch's logits come back.
+    /// browser).
     pub async fn answer_many_async(
         &self,
         items: &[(&str, &str)],
         batch_size: usize,
     ) -> Result<Vec<Answered>, EngineError> {
+        let run = |batch: Batch| async move { self.model.run_async(&batch, &self.device).await };
+        self.answer_with(items, batch_size, run).await
+    }
+
+    /// Plan, run each batch through `run`, finish: the one path both of the above
+    /// take. How a batch's logits come back is the only thing they differ in.
+    async fn answer_with<F, Fut>(
+        &self,
+        items: &[(&str, &str)],
+        batch_size: usize,
+        run: F,
+    ) -> Result<Vec<Answered>, EngineError>
+    where
+        F: Fn(Batch) -> Fut,
+        Fut: Future<Output = Result<Logits, String>>,
+    {
         let plan = self.plan(items)?;
         let t1 = Instant::now();
         let (order, sorted) = plan.by_length();
         let mut logits = Vec::with_capacity(sorted.len());
         for (chunk, batch) in self.batches(&sorted, batch_size) {
-            let out = self
-                .model
-                .run_async(&batch, &self.device)
-                .await
-                .map_err(EngineError::Run)?;
-            split_logits(chunk, &out.start, &out.end, batch.seq, &mut logits);
+            let seq = batch.seq;
+            let out = run(batch).await.map_err(EngineError::Run)?;
+            split_logits(chunk, &out.start, &out.end, seq, &mut logits);
         }
         Ok(self.finish(
             items,
@@ -390,6 +408,20 @@ pub(crate) fn make_batch(windows: &[&Window], min_seq: usize) -> Batch {
         batch.mask.extend(mask);
     }
     batch
+}
+
+/// The value of a future whose every `await` is complete when first polled: the
+/// blocking path of [`Engine::answer_with`], where each batch's logits are read
+/// synchronously, needs no executor.
+fn ready_now<T>(f: impl Future<Output = T>) -> T {
+    let mut f = std::pin::pin!(f);
+    match f
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+    {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => unreachable!("the blocking path awaits only ready futures"),
+    }
 }
 
 /// Items computed in `order` (see [`Plan::by_length`]) put back in question order.

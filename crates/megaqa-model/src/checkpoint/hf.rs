@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -117,7 +116,7 @@ pub fn from_files(
             .remove(&name)
             .ok_or_else(|| LoadError::invalid(&file, "weight file is missing"))?;
         let part = if name.ends_with(".safetensors") {
-            safetensors::read(Arc::new(bytes)).map(|f| f.tensors)
+            safetensors::read(bytes).map(|f| f.tensors)
         } else {
             torchzip::read(&bytes)
         }

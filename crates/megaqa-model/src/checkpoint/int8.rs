@@ -59,8 +59,9 @@ pub fn quantize(values: &[f32], rows: usize, cols: usize) -> Result<(Vec<i8>, Ve
     Ok((q, scales))
 }
 
-/// Replaces every int8 tensor with its f32 values, using and removing its scale.
-pub fn dequantize_all(
+/// Gives every int8 tensor its scales (removing `<name>.scale`), checked, so that it
+/// reads as f32 values ([`RawTensor::to_f32`]) one tensor at a time.
+pub fn attach_scales(
     origin: &str,
     tensors: &mut BTreeMap<String, RawTensor>,
 ) -> Result<(), LoadError> {
@@ -97,13 +98,7 @@ pub fn dequantize_all(
                 scales[r]
             )));
         }
-        let values: Vec<f32> = t
-            .bytes()
-            .chunks_exact(cols)
-            .zip(&scales)
-            .flat_map(|(row, &s)| row.iter().map(move |&q| q as i8 as f32 * s))
-            .collect();
-        tensors.insert(name, RawTensor::from_f32(vec![rows, cols], &values));
+        tensors.insert(name, t.with_row_scales(scales));
     }
     Ok(())
 }

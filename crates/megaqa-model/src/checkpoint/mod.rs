@@ -13,7 +13,6 @@ pub mod torchzip;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 
 pub use error::LoadError;
 pub use names::{Naming, QkvLayout, Weights};
@@ -283,8 +282,8 @@ fn sniff(bytes: &[u8]) -> Sniff {
 }
 
 fn read_converted(origin: &str, bytes: Vec<u8>) -> Result<Checkpoint, LoadError> {
-    let mut file = safetensors::read(Arc::new(bytes)).map_err(|m| LoadError::invalid(origin, m))?;
-    int8::dequantize_all(origin, &mut file.tensors)?;
+    let mut file = safetensors::read(bytes).map_err(|m| LoadError::invalid(origin, m))?;
+    int8::attach_scales(origin, &mut file.tensors)?;
     let config_json = file.metadata.get("megaqa.config").ok_or_else(|| {
         LoadError::invalid(
             origin,

@@ -271,7 +271,7 @@ pub fn canonicalize(
             return Err(unexpected());
         };
         let check = |canon: &str, expected: Vec<usize>| -> Result<(), LoadError> {
-            if !tensor.dtype.is_float() {
+            if !tensor.is_float() {
                 return Err(LoadError::invalid(
                     file,
                     format!(

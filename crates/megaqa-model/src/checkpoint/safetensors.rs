@@ -41,13 +41,19 @@ pub fn read_metadata(path: &std::path::Path) -> Result<BTreeMap<String, String>,
         .map_err(|e| bad(format!("header: {e}")))
 }
 
-pub fn read(buffer: Arc<Vec<u8>>) -> Result<SafetensorsFile, String> {
+/// The tensors of a safetensors file, each moved into a buffer of its own: the file's
+/// buffer shrinks from its end as they are taken (memory beyond the new length goes
+/// back to the system), so reading holds at most one tensor twice, and later each
+/// tensor's memory goes as soon as the network has used it. Sharing the one buffer
+/// instead kept all of the file alive until the last tensor was used: loading peaked
+/// at twice the weights.
+pub fn read(mut buffer: Vec<u8>) -> Result<SafetensorsFile, String> {
     let (_, meta) = SafeTensors::read_metadata(&buffer)
         .map_err(|e| format!("not a valid safetensors file: {e}"))?;
     let st = SafeTensors::deserialize(&buffer)
         .map_err(|e| format!("not a valid safetensors file: {e}"))?;
     let base = buffer.as_ptr() as usize;
-    let mut tensors = BTreeMap::new();
+    let mut found = Vec::new();
     for (name, view) in st.tensors() {
         let dtype = match view.dtype() {
             Dtype::F32 => DType::F32,
@@ -63,9 +69,7 @@ pub fn read(buffer: Arc<Vec<u8>>) -> Result<SafetensorsFile, String> {
             other => return Err(format!("tensor `{name}` has unsupported dtype {other:?}")),
         };
         let start = view.data().as_ptr() as usize - base;
-        let tensor = RawTensor::view(dtype, view.shape().to_vec(), buffer.clone(), start)
-            .ok_or_else(|| format!("tensor `{name}` runs past the end of the file"))?;
-        tensors.insert(name, tensor);
+        found.push((start, view.data().len(), name, dtype, view.shape().to_vec()));
     }
     let metadata = meta
         .metadata()
@@ -73,6 +77,17 @@ pub fn read(buffer: Arc<Vec<u8>>) -> Result<SafetensorsFile, String> {
         .unwrap_or_default()
         .into_iter()
         .collect();
+    // Last in the file first, so that each truncation frees what was just copied.
+    found.sort_by_key(|t| std::cmp::Reverse(t.0));
+    let mut tensors = BTreeMap::new();
+    for (start, len, name, dtype, shape) in found {
+        let bytes = buffer[start..start + len].to_vec();
+        buffer.truncate(start);
+        buffer.shrink_to_fit();
+        let tensor = RawTensor::view(dtype, shape, Arc::new(bytes), 0)
+            .ok_or_else(|| format!("tensor `{name}` runs past the end of the file"))?;
+        tensors.insert(name, tensor);
+    }
     Ok(SafetensorsFile { tensors, metadata })
 }
 

@@ -40,6 +40,10 @@ pub struct RawTensor {
     pub shape: Vec<usize>,
     buffer: Arc<Vec<u8>>,
     start: usize,
+    /// An int8 matrix's scale per row (the converted format's int8): its values are
+    /// the integers times their row's scale, computed when read, so that the f32
+    /// matrix never exists beside the rest of the file.
+    row_scales: Option<Arc<Vec<f32>>>,
 }
 
 impl std::fmt::Debug for RawTensor {
@@ -62,6 +66,7 @@ impl RawTensor {
             shape,
             buffer,
             start,
+            row_scales: None,
         })
     }
 
@@ -73,7 +78,21 @@ impl RawTensor {
             shape,
             buffer: Arc::new(bytes),
             start: 0,
+            row_scales: None,
         }
+    }
+
+    /// This int8 matrix read as its integers times `scales` (one per row).
+    pub fn with_row_scales(mut self, scales: Vec<f32>) -> Self {
+        debug_assert!(self.dtype == DType::I8 && self.shape.first() == Some(&scales.len()));
+        self.row_scales = Some(Arc::new(scales));
+        self
+    }
+
+    /// Whether [`RawTensor::to_f32`] reads real values: a float tensor, or int8 with
+    /// its scales.
+    pub fn is_float(&self) -> bool {
+        self.dtype.is_float() || self.row_scales.is_some()
     }
 
     pub fn numel(&self) -> usize {
@@ -104,6 +123,14 @@ impl RawTensor {
                 .chunks_exact(8)
                 .map(|c| f64::from_le_bytes(c.try_into().unwrap_or_default()) as f32)
                 .collect(),
+            DType::I8 => {
+                let scales = self.row_scales.as_ref()?;
+                let cols = self.shape.get(1).copied().unwrap_or(0).max(1);
+                b.chunks_exact(cols)
+                    .zip(scales.iter())
+                    .flat_map(|(row, &s)| row.iter().map(move |&q| q as i8 as f32 * s))
+                    .collect()
+            }
             _ => return None,
         })
     }

@@ -2,7 +2,6 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use burn::tensor::{DType, Device};
 use megaqa_model::checkpoint::safetensors;
@@ -22,7 +21,7 @@ pub struct Expected(safetensors::SafetensorsFile);
 impl Expected {
     pub fn load() -> Self {
         let bytes = std::fs::read(fixture("expected.safetensors")).expect("expected.safetensors");
-        Self(safetensors::read(Arc::new(bytes)).expect("valid safetensors"))
+        Self(safetensors::read(bytes).expect("valid safetensors"))
     }
 
     pub fn f32(&self, name: &str) -> Vec<f32> {

@@ -11,7 +11,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use megaqa_model::checkpoint::{TRAINED_FILE, safetensors};
@@ -152,8 +151,7 @@ pub fn load(dir: &Path, device: &Device) -> Result<Resumed, String> {
             dir.display()
         )
     })?;
-    let file =
-        safetensors::read(Arc::new(bytes)).map_err(|e| format!("{}: {e}", opt_path.display()))?;
+    let file = safetensors::read(bytes).map_err(|e| format!("{}: {e}", opt_path.display()))?;
     let state: RunState = file
         .metadata
         .get(STATE_KEY)
