@@ -105,7 +105,14 @@ impl RawTensor {
 
     /// The values as f32; `None` for integer and boolean tensors.
     pub fn to_f32(&self) -> Option<Vec<f32>> {
-        let b = self.bytes();
+        self.f32_range(0..self.numel())
+    }
+
+    /// Values `range` (in row-major order) as f32: a part of a big tensor without a
+    /// copy of all of it. `None` for integer and boolean tensors.
+    pub fn f32_range(&self, range: std::ops::Range<usize>) -> Option<Vec<f32>> {
+        let size = self.dtype.size();
+        let b = &self.bytes()[range.start * size..range.end * size];
         Some(match self.dtype {
             DType::F32 => b
                 .chunks_exact(4)
@@ -126,9 +133,16 @@ impl RawTensor {
             DType::I8 => {
                 let scales = self.row_scales.as_ref()?;
                 let cols = self.shape.get(1).copied().unwrap_or(0).max(1);
-                b.chunks_exact(cols)
-                    .zip(scales.iter())
-                    .flat_map(|(row, &s)| row.iter().map(move |&q| q as i8 as f32 * s))
+                let (mut row, mut col) = (range.start / cols, range.start % cols);
+                b.iter()
+                    .map(|&q| {
+                        let v = q as i8 as f32 * scales[row];
+                        col += 1;
+                        if col == cols {
+                            (row, col) = (row + 1, 0);
+                        }
+                        v
+                    })
                     .collect()
             }
             _ => return None,
