@@ -114,3 +114,32 @@ pub fn write(
         .collect::<Result<Vec<_>, _>>()?;
     safetensors::serialize(views, Some(metadata)).map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every tensor read keeps its own buffer (none holds the file's), with the bytes
+    /// the file had: what lets loading free each tensor once the network took it.
+    #[test]
+    fn tensors_are_read_into_buffers_of_their_own() {
+        let entries: Vec<Entry> = [("a", 3usize), ("b", 1000), ("c", 17)]
+            .iter()
+            .map(|&(name, n)| {
+                let v: Vec<f32> = (0..n).map(|i| i as f32 * 0.5 - 3.0).collect();
+                (
+                    name.to_string(),
+                    Dtype::F32,
+                    vec![n],
+                    le_bytes(&v, f32::to_le_bytes),
+                )
+            })
+            .collect();
+        let file = read(write(&entries, Default::default()).unwrap()).unwrap();
+        for (name, _, shape, bytes) in &entries {
+            let t = &file.tensors[name];
+            assert_eq!((&t.shape, t.bytes()), (shape, bytes.as_slice()), "{name}");
+            assert!(t.owns_buffer(), "{name} shares a buffer");
+        }
+    }
+}

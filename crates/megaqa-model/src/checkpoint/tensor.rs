@@ -99,6 +99,12 @@ impl RawTensor {
         self.shape.iter().product()
     }
 
+    /// Whether this tensor keeps its own memory: no other tensor holds its buffer, so
+    /// dropping it frees its bytes.
+    pub fn owns_buffer(&self) -> bool {
+        Arc::strong_count(&self.buffer) == 1
+    }
+
     pub fn bytes(&self) -> &[u8] {
         &self.buffer[self.start..self.start + self.numel() * self.dtype.size()]
     }
@@ -153,4 +159,35 @@ impl RawTensor {
 /// Product of dimensions, `None` on overflow.
 pub fn numel(shape: &[usize]) -> Option<usize> {
     shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An int8 matrix with row scales reads the same whole and in pieces that start
+    /// and end inside rows (the fingerprint reads 64k values at a time).
+    #[test]
+    fn int8_with_scales_reads_the_same_in_pieces() {
+        let (rows, cols) = (5, 7);
+        let bytes: Vec<u8> = (0..rows * cols)
+            .map(|i| ((i * 13 % 200) as i32 - 100) as i8 as u8)
+            .collect();
+        let scales: Vec<f32> = (0..rows).map(|r| 0.5 + r as f32).collect();
+        let t = RawTensor::view(DType::I8, vec![rows, cols], Arc::new(bytes.clone()), 0).unwrap();
+        assert!(
+            !t.is_float() && t.to_f32().is_none(),
+            "no scales: not values"
+        );
+        let t = t.with_row_scales(scales.clone());
+        let whole = t.to_f32().unwrap();
+        for (i, v) in whole.iter().enumerate() {
+            assert_eq!(*v, bytes[i] as i8 as f32 * scales[i / cols]);
+        }
+        let pieces: Vec<f32> = [0..3, 3..10, 10..11, 11..35]
+            .into_iter()
+            .flat_map(|r| t.f32_range(r).unwrap())
+            .collect();
+        assert_eq!(pieces, whole);
+    }
 }
