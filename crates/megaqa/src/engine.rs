@@ -125,9 +125,9 @@ fn fingerprint(ckpt: &Checkpoint) -> String {
     for (name, t) in &ckpt.weights {
         h.update(name.as_bytes());
         // Updates of 64k values, not one per value: the same digest, ~0.1 s less of the
-        // page's load in wasm for a 23M-parameter model. Read 64k at a time too: an f32
-        // copy of a 345M model's word embeddings (125 MB) beside the whole checkpoint
-        // was the peak of loading.
+        // page's load in wasm for a 23M-parameter model. Read 64k at a time too, not as
+        // an f32 copy of a whole tensor beside the checkpoint (a 345M model's word
+        // embeddings are 125 MB in f32).
         let n = t.numel();
         for start in (0..n).step_by(1 << 16) {
             let chunk = t.f32_range(start..n.min(start + (1 << 16)));
