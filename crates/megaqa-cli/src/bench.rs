@@ -151,7 +151,9 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         );
         println!("peak memory   {:.0} MB resident", peak_rss_mb());
         if let Some(mb) = int8_mb {
-            println!("int8 weights  {mb:.0} MB (the encoder's matmuls; the f32 ones are freed)");
+            println!(
+                "int8 weights  {mb:.0} MB (the encoder's matmuls and the word embeddings; the f32 ones are freed)"
+            );
         }
         if let Some((p, passes)) = &profile {
             print_profile(p, *passes, median);

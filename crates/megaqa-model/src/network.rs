@@ -20,6 +20,36 @@ pub struct Embeddings {
     pub token_type: Embedding,
     /// Post-LN (BERT) only: Megatron has no LayerNorm on the embeddings.
     pub ln: Option<LayerNorm>,
+    /// The word embeddings in int8, a scale per row (`--precision int8`, CPU only);
+    /// `word` is then empty.
+    #[cfg(not(target_arch = "wasm32"))]
+    #[module(skip)]
+    pub word_int8: Option<std::sync::Arc<crate::fused::int8::QuantizedMatrix>>,
+}
+
+impl Embeddings {
+    /// The word embeddings of `ids` (`[batch, seq]`).
+    fn words(&self, ids: Tensor<2, Int>) -> Tensor<3> {
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(q) = &self.word_int8 {
+            let [batch, seq] = ids.dims();
+            let device = ids.device();
+            let ids = ids.into_data().convert::<i64>();
+            let ids = ids.as_slice::<i64>().expect("converted to i64");
+            let values = TensorData::new(q.rows(ids), [batch, seq, q.inputs]);
+            return Tensor::from_data(values, &device);
+        }
+        self.word.forward(ids)
+    }
+
+    /// How many tokens the word embeddings have a row for.
+    pub fn vocab_rows(&self) -> usize {
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(q) = &self.word_int8 {
+            return q.outputs;
+        }
+        self.word.weight.dims()[0]
+    }
 }
 
 #[derive(Module, Debug)]
@@ -85,7 +115,7 @@ impl QaModel {
         let device = input_ids.device();
         let positions = Tensor::<1, Int>::arange(0..seq as i64, &device).reshape([1, seq]);
         let mut x = step(Op::Embeddings, || {
-            let x = self.embeddings.word.forward(input_ids)
+            let x = self.embeddings.words(input_ids)
                 + self.embeddings.position.forward(positions)
                 + self.embeddings.token_type.forward(token_types);
             match &self.embeddings.ln {
@@ -365,7 +395,7 @@ fn build(
     device: &Device,
     with_qa: bool,
     qa: &mut impl Source,
-    finish_layer: &mut dyn FnMut(&mut EncoderLayer),
+    finish_layer: &mut dyn FnMut(usize, &mut EncoderLayer),
 ) -> QaModel {
     let h = cfg.hidden_size;
     let embedding = |src: &mut _, name: &str, rows| Embedding {
@@ -376,6 +406,8 @@ fn build(
         position: embedding(src, "embeddings.position", cfg.max_position_embeddings),
         token_type: embedding(src, "embeddings.token_type", cfg.type_vocab_size),
         ln: (!cfg.pre_layer_norm).then(|| layer_norm(src, "embeddings.ln", cfg, device)),
+        #[cfg(not(target_arch = "wasm32"))]
+        word_int8: None,
     };
     let layers = (0..cfg.num_layers)
         .map(|i| {
@@ -390,7 +422,7 @@ fn build(
                 #[cfg(not(target_arch = "wasm32"))]
                 int8: None,
             };
-            finish_layer(&mut layer);
+            finish_layer(i, &mut layer);
             layer
         })
         .collect();
@@ -421,16 +453,7 @@ impl QaModel {
         device: &Device,
         dtype: DType,
     ) -> Self {
-        Self::from_weights_with(cfg, weights, device, dtype, &mut |_| {})
-    }
-
-    fn from_weights_with(
-        cfg: &ModelConfig,
-        mut weights: Weights,
-        device: &Device,
-        dtype: DType,
-        finish_layer: &mut dyn FnMut(&mut EncoderLayer),
-    ) -> Self {
+        let mut weights = weights;
         let with_qa = weights.contains_key("qa.weight");
         let mut src = FromWeights {
             weights: &mut weights,
@@ -443,7 +466,7 @@ impl QaModel {
             device,
             with_qa,
             &mut Random { device, dtype },
-            finish_layer,
+            &mut |_, _| {},
         )
     }
 
@@ -456,31 +479,117 @@ impl QaModel {
             device,
             false,
             &mut Random { device, dtype },
-            &mut |_| {},
+            &mut |_, _| {},
         )
     }
 }
 
 #[cfg(not(target_arch = "wasm32"))]
 impl QaModel {
-    /// Moves the encoder's matmul weights to int8 (per output channel, symmetric) for
-    /// CPU inference: about a quarter of their f32 bytes. Embeddings, LayerNorms,
-    /// biases and the span head stay f32. Returns the bytes of the int8 weights.
+    /// Moves the encoder's matmul weights (per output channel) and the word embeddings
+    /// (per token) to symmetric int8 for CPU inference: about a quarter of their f32
+    /// bytes. Position and type embeddings, LayerNorms, biases and the span head stay
+    /// f32. Returns the bytes of the int8 weights.
     pub fn quantize_int8(&mut self) -> usize {
-        self.layers
-            .iter_mut()
-            .map(EncoderLayer::quantize_int8)
-            .sum()
+        use crate::fused::int8::QuantizedMatrix;
+        let word = &mut self.embeddings.word.weight;
+        let [rows, hidden] = word.dims();
+        let device = word.device();
+        let values = word.val().into_data().convert::<f32>();
+        let values = values.as_slice::<f32>().expect("converted to f32");
+        let q = QuantizedMatrix::from_rows(hidden, rows, |r| {
+            values[r * hidden..(r + 1) * hidden].to_vec()
+        });
+        *word = Param::from_tensor(Tensor::zeros([0, hidden], &device));
+        let bytes = q.bytes();
+        self.embeddings.word_int8 = Some(std::sync::Arc::new(q));
+        bytes
+            + self
+                .layers
+                .iter_mut()
+                .map(EncoderLayer::quantize_int8)
+                .sum::<usize>()
     }
 
-    /// [`QaModel::from_weights`] in f32 with the encoder's matmuls in int8, each layer
-    /// quantised as soon as it is built, while the weights not yet used are still
-    /// held: the f32 network never exists whole, so loading peaks near the file's
-    /// size plus the int8 weights rather than at the f32 network's.
-    pub fn from_weights_int8(cfg: &ModelConfig, weights: Weights, device: &Device) -> Self {
-        Self::from_weights_with(cfg, weights, device, DType::F32, &mut |layer| {
-            layer.quantize_int8();
-        })
+    /// [`QaModel::from_weights`] with the encoder's matmuls and the word embeddings in
+    /// int8 (the rest f32), quantised from the checkpoint's rows one row at a time
+    /// while the rest of it is still held: no f32 copy of them is ever made, so loading
+    /// peaks near the checkpoint's size rather than at the f32 network's.
+    pub fn from_weights_int8(cfg: &ModelConfig, mut weights: Weights, device: &Device) -> Self {
+        use crate::fused::int8::Int8Layer;
+        let quantized = std::cell::RefCell::new(std::collections::BTreeMap::new());
+        let with_qa = weights.contains_key("qa.weight");
+        let dtype = DType::F32;
+        let mut src = Int8Source {
+            f32: FromWeights {
+                weights: &mut weights,
+                device,
+                dtype,
+            },
+            quantized: &quantized,
+        };
+        let mut model = build(
+            &mut src,
+            cfg,
+            device,
+            with_qa,
+            &mut Random { device, dtype },
+            &mut |i, layer| {
+                let mut q = quantized.borrow_mut();
+                let mut take = |m: &str| {
+                    q.remove(&format!("layers.{i}.{m}.weight"))
+                        .expect("Int8Source quantises every encoder matmul")
+                };
+                let int8 = Int8Layer {
+                    qkv: take("qkv"),
+                    attn_out: take("attn_out"),
+                    ffn_in: take("ffn_in"),
+                    ffn_out: take("ffn_out"),
+                };
+                layer.int8 = Some(std::sync::Arc::new(int8));
+            },
+        );
+        model.embeddings.word_int8 = quantized
+            .borrow_mut()
+            .remove("embeddings.word")
+            .map(std::sync::Arc::new);
+        model
+    }
+}
+
+/// Values from a checkpoint, with the encoder's matmul weights quantised straight from
+/// their stored rows into `quantized` (by name); the network gets an empty f32 matrix
+/// in their place, which nothing reads while its layer's `int8` is set.
+#[cfg(not(target_arch = "wasm32"))]
+struct Int8Source<'a> {
+    f32: FromWeights<'a>,
+    quantized: &'a std::cell::RefCell<
+        std::collections::BTreeMap<String, crate::fused::int8::QuantizedMatrix>,
+    >,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl Source for Int8Source<'_> {
+    fn get<const D: usize>(&mut self, name: &str, shape: [usize; D], transpose: bool) -> Tensor<D> {
+        if !crate::checkpoint::int8::is_int8(name, &shape) {
+            return self.f32.get(name, shape, transpose);
+        }
+        let raw = self
+            .f32
+            .weights
+            .remove(name)
+            .unwrap_or_else(|| panic!("canonicalize guarantees `{name}`"));
+        // The stored shape: Megatron pads the vocabulary beyond the config's rows.
+        let (rows, cols) = (raw.shape[0], raw.shape[1]);
+        let q = crate::fused::int8::QuantizedMatrix::from_rows(cols, rows, |r| {
+            raw.f32_range(r * cols..(r + 1) * cols).unwrap_or_default()
+        });
+        self.quantized.borrow_mut().insert(name.to_string(), q);
+        // Burn's layout with no rows: `[0, out]` for a Linear, `[0, hidden]` for an
+        // embedding.
+        let mut empty = [0; D];
+        empty[D - 1] = if transpose { shape[0] } else { shape[D - 1] };
+        Tensor::zeros(empty, self.f32.device)
     }
 }
 

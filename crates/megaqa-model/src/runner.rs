@@ -59,7 +59,7 @@ impl Batch {
                 self.seq, cfg.max_position_embeddings
             ));
         }
-        let vocab = model.embeddings.word.weight.dims()[0] as i64;
+        let vocab = model.embeddings.vocab_rows() as i64;
         if let Some(bad) = self.input_ids.iter().find(|&&id| id < 0 || id >= vocab) {
             return Err(format!(
                 "token id {bad} is outside the model's vocabulary of {vocab}"

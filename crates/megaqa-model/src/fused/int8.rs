@@ -34,18 +34,20 @@ impl QuantizedMatrix {
     /// From Burn's Linear layout: `weight` is `[inputs, outputs]` row-major.
     pub fn from_linear(weight: &[f32], inputs: usize, outputs: usize) -> Self {
         assert_eq!(weight.len(), inputs * outputs);
+        Self::from_rows(inputs, outputs, |o| {
+            (0..inputs).map(|i| weight[i * outputs + o]).collect()
+        })
+    }
+
+    /// From each output's `inputs` weights, `row(o)` (PyTorch's `[out, in]` layout, as
+    /// checkpoints store it): one row in f32 at a time.
+    pub fn from_rows(inputs: usize, outputs: usize, row: impl Fn(usize) -> Vec<f32>) -> Self {
         let k = padded(inputs);
         let mut values = vec![0i8; outputs * k];
-        let mut column = vec![0.0f32; inputs];
         let scales = values
             .chunks_exact_mut(k)
             .enumerate()
-            .map(|(o, row)| {
-                for (i, c) in column.iter_mut().enumerate() {
-                    *c = weight[i * outputs + o];
-                }
-                quantize_row(&column, &mut row[..inputs])
-            })
+            .map(|(o, out)| quantize_row(&row(o), &mut out[..inputs]))
             .collect();
         Self {
             outputs,
@@ -53,6 +55,22 @@ impl QuantizedMatrix {
             values,
             scales,
         }
+    }
+
+    /// Rows `ids` back in f32, one after another (an embedding lookup).
+    pub fn rows(&self, ids: &[i64]) -> Vec<f32> {
+        let k = padded(self.inputs);
+        let mut out = Vec::with_capacity(ids.len() * self.inputs);
+        for &id in ids {
+            let r = id as usize;
+            let s = self.scales[r];
+            out.extend(
+                self.values[r * k..r * k + self.inputs]
+                    .iter()
+                    .map(|&q| q as f32 * s),
+            );
+        }
+        out
     }
 
     /// Bytes held: the int8 values and the f32 scales.
@@ -234,6 +252,28 @@ mod tests {
                     d < tolerance,
                     "{rows}x{inputs}x{outputs} ({r}, {o}): off by {d}"
                 );
+            }
+        }
+    }
+
+    /// Quantised from PyTorch's rows or from Burn's columns, the same matrix; and
+    /// `rows` reads rows back within half a scale step (the int8 embedding lookup).
+    #[test]
+    fn rows_and_columns_quantise_alike_and_rows_read_back() {
+        let (inputs, outputs) = (45, 7);
+        let w = pseudo_random(inputs * outputs, 4);
+        let row = |o: usize| -> Vec<f32> { (0..inputs).map(|i| w[i * outputs + o]).collect() };
+        let a = QuantizedMatrix::from_linear(&w, inputs, outputs);
+        let b = QuantizedMatrix::from_rows(inputs, outputs, row);
+        assert_eq!((&a.values, &a.scales), (&b.values, &b.scales));
+        let ids = [6i64, 0, 3, 3];
+        let got = b.rows(&ids);
+        assert_eq!(got.len(), ids.len() * inputs);
+        for (&id, back) in ids.iter().zip(got.chunks(inputs)) {
+            let want = row(id as usize);
+            let step = b.scales[id as usize];
+            for (x, y) in want.iter().zip(back) {
+                assert!((x - y).abs() <= step * 0.5 + 1e-7, "row {id}: {x} vs {y}");
             }
         }
     }
