@@ -395,7 +395,6 @@ fn build(
     device: &Device,
     with_qa: bool,
     qa: &mut impl Source,
-    finish_layer: &mut dyn FnMut(usize, &mut EncoderLayer),
 ) -> QaModel {
     let h = cfg.hidden_size;
     let embedding = |src: &mut _, name: &str, rows| Embedding {
@@ -412,7 +411,7 @@ fn build(
     let layers = (0..cfg.num_layers)
         .map(|i| {
             let p = format!("layers.{i}");
-            let mut layer = EncoderLayer {
+            EncoderLayer {
                 ln1: layer_norm(src, &format!("{p}.ln1"), cfg, device),
                 qkv: linear(src, &format!("{p}.qkv"), h, 3 * h),
                 attn_out: linear(src, &format!("{p}.attn_out"), h, h),
@@ -421,9 +420,7 @@ fn build(
                 ffn_out: linear(src, &format!("{p}.ffn_out"), cfg.intermediate_size, h),
                 #[cfg(not(target_arch = "wasm32"))]
                 int8: None,
-            };
-            finish_layer(i, &mut layer);
-            layer
+            }
         })
         .collect();
     let final_ln = cfg
@@ -449,11 +446,10 @@ impl QaModel {
     /// is drawn fresh (N(0, 0.02)), so that a pretrained encoder can be fine-tuned.
     pub fn from_weights(
         cfg: &ModelConfig,
-        weights: Weights,
+        mut weights: Weights,
         device: &Device,
         dtype: DType,
     ) -> Self {
-        let mut weights = weights;
         let with_qa = weights.contains_key("qa.weight");
         let mut src = FromWeights {
             weights: &mut weights,
@@ -466,7 +462,6 @@ impl QaModel {
             device,
             with_qa,
             &mut Random { device, dtype },
-            &mut |_, _| {},
         )
     }
 
@@ -479,7 +474,6 @@ impl QaModel {
             device,
             false,
             &mut Random { device, dtype },
-            &mut |_, _| {},
         )
     }
 }
@@ -517,7 +511,6 @@ impl QaModel {
     /// peaks near the checkpoint's size rather than at the f32 network's.
     pub fn from_weights_int8(cfg: &ModelConfig, mut weights: Weights, device: &Device) -> Self {
         use crate::fused::int8::Int8Layer;
-        let quantized = std::cell::RefCell::new(std::collections::BTreeMap::new());
         let with_qa = weights.contains_key("qa.weight");
         let dtype = DType::F32;
         let mut src = Int8Source {
@@ -526,7 +519,7 @@ impl QaModel {
                 device,
                 dtype,
             },
-            quantized: &quantized,
+            quantized: Default::default(),
         };
         let mut model = build(
             &mut src,
@@ -534,38 +527,35 @@ impl QaModel {
             device,
             with_qa,
             &mut Random { device, dtype },
-            &mut |i, layer| {
-                let mut q = quantized.borrow_mut();
-                let mut take = |m: &str| {
-                    q.remove(&format!("layers.{i}.{m}.weight"))
-                        .expect("Int8Source quantises every encoder matmul")
-                };
-                let int8 = Int8Layer {
-                    qkv: take("qkv"),
-                    attn_out: take("attn_out"),
-                    ffn_in: take("ffn_in"),
-                    ffn_out: take("ffn_out"),
-                };
-                layer.int8 = Some(std::sync::Arc::new(int8));
-            },
         );
-        model.embeddings.word_int8 = quantized
-            .borrow_mut()
-            .remove("embeddings.word")
-            .map(std::sync::Arc::new);
+        let mut take = |name: &str| {
+            src.quantized
+                .remove(name)
+                .expect("Int8Source quantises every encoder matmul and the word embeddings")
+        };
+        for (i, layer) in model.layers.iter_mut().enumerate() {
+            let mut matmul = |m: &str| take(&format!("layers.{i}.{m}.weight"));
+            let int8 = Int8Layer {
+                qkv: matmul("qkv"),
+                attn_out: matmul("attn_out"),
+                ffn_in: matmul("ffn_in"),
+                ffn_out: matmul("ffn_out"),
+            };
+            layer.int8 = Some(std::sync::Arc::new(int8));
+        }
+        model.embeddings.word_int8 = Some(std::sync::Arc::new(take("embeddings.word")));
         model
     }
 }
 
-/// Values from a checkpoint, with the encoder's matmul weights quantised straight from
-/// their stored rows into `quantized` (by name); the network gets an empty f32 matrix
-/// in their place, which nothing reads while its layer's `int8` is set.
+/// Values from a checkpoint, with the encoder's matmul weights and the word embeddings
+/// quantised straight from their stored rows into `quantized` (by name); the network
+/// gets an empty f32 matrix in their place, which nothing reads once the int8 one is
+/// attached.
 #[cfg(not(target_arch = "wasm32"))]
 struct Int8Source<'a> {
     f32: FromWeights<'a>,
-    quantized: &'a std::cell::RefCell<
-        std::collections::BTreeMap<String, crate::fused::int8::QuantizedMatrix>,
-    >,
+    quantized: std::collections::BTreeMap<String, crate::fused::int8::QuantizedMatrix>,
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -584,7 +574,7 @@ impl Source for Int8Source<'_> {
         let q = crate::fused::int8::QuantizedMatrix::from_rows(cols, rows, |r| {
             raw.f32_range(r * cols..(r + 1) * cols).unwrap_or_default()
         });
-        self.quantized.borrow_mut().insert(name.to_string(), q);
+        self.quantized.insert(name.to_string(), q);
         // Burn's layout with no rows: `[0, out]` for a Linear, `[0, hidden]` for an
         // embedding.
         let mut empty = [0; D];

@@ -145,8 +145,8 @@ impl Engine {
         })
     }
 
-    /// [`Engine::new`] on the CPU with the encoder's matmuls in int8
-    /// ([`QaModel::from_weights_int8`]).
+    /// [`Engine::new`] on the CPU with the encoder's matmuls and the word embeddings in
+    /// int8 ([`QaModel::from_weights_int8`]).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn new_int8(ckpt: Checkpoint, device: Device) -> Result<Self, EngineError> {
         Self::with_network(ckpt, device, QaModel::from_weights_int8)
