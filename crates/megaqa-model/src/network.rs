@@ -2,15 +2,16 @@
 //! encoder layers, and the span head `Linear(hidden, 2)`. Read top to bottom, it is
 //! the forward pass of `MegatronBertForQuestionAnswering` / `BertForQuestionAnswering`.
 
-use burn::module::{Module, Param};
-use burn::nn::{Embedding, LayerNorm, LayerNormConfig, Linear};
+use burn::module::{Module, ModuleMapper, Param};
+use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax};
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, DType, Device, Distribution, Int, Tensor, TensorData};
 
-use crate::checkpoint::Weights;
+use crate::checkpoint::{RawTensor, Weights};
 use crate::config::{Activation, ModelConfig};
+use crate::params::PathStack;
 use crate::profile::{Op, step};
 
 #[derive(Module, Debug)]
@@ -306,57 +307,135 @@ fn activate(h: Tensor<3>, bias: Option<Tensor<1>>, activation: Activation) -> Te
     }
 }
 
-/// Where parameter values come from while the network is built.
-trait Source {
-    /// A tensor in PyTorch layout (`[out, in]` for Linear weights) under a canonical name.
-    fn get<const D: usize>(&mut self, name: &str, shape: [usize; D], transpose: bool) -> Tensor<D>;
-}
-
-/// Values from a checkpoint; shapes were checked when it was read.
-struct FromWeights<'a> {
-    weights: &'a mut Weights,
-    device: &'a Device,
-    dtype: DType,
-}
-
-impl Source for FromWeights<'_> {
-    fn get<const D: usize>(&mut self, name: &str, shape: [usize; D], transpose: bool) -> Tensor<D> {
-        // Taking the tensor out lets its buffer go as soon as the last view of it is used.
-        let raw = self
-            .weights
-            .remove(name)
-            .unwrap_or_else(|| panic!("canonicalize guarantees `{name}`"));
-        let mut values = raw.to_f32().unwrap_or_default();
-        drop(raw);
-        let mut shape = shape;
-        if let (true, [rows, cols]) = (transpose, shape.as_slice()) {
-            values = crate::params::transpose(&values, *rows, *cols);
-            shape.swap(0, 1);
+impl QaModel {
+    /// The network `cfg` describes with every parameter still uninitialised (Burn's
+    /// lazy init: nothing is allocated or drawn until a parameter is read). Loading
+    /// fills it by visiting it ([`Fill`]); its parameters' paths and shapes are also
+    /// what `params::checkpoint_shapes` derives the checkpoint's names and shapes from.
+    pub(crate) fn skeleton(cfg: &ModelConfig, device: &Device) -> Self {
+        let h = cfg.hidden_size;
+        let embedding = |rows| EmbeddingConfig::new(rows, h).init(device);
+        let layer_norm = || {
+            LayerNormConfig::new(h)
+                .with_epsilon(cfg.layer_norm_eps)
+                .init(device)
+        };
+        let linear = |d_in, d_out| LinearConfig::new(d_in, d_out).init(device);
+        QaModel {
+            embeddings: Embeddings {
+                word: embedding(cfg.vocab_size),
+                position: embedding(cfg.max_position_embeddings),
+                token_type: embedding(cfg.type_vocab_size),
+                ln: (!cfg.pre_layer_norm).then(layer_norm),
+                #[cfg(not(target_arch = "wasm32"))]
+                word_int8: None,
+            },
+            layers: (0..cfg.num_layers)
+                .map(|_| EncoderLayer {
+                    ln1: layer_norm(),
+                    qkv: linear(h, 3 * h),
+                    attn_out: linear(h, h),
+                    ln2: layer_norm(),
+                    ffn_in: linear(h, cfg.intermediate_size),
+                    ffn_out: linear(cfg.intermediate_size, h),
+                    #[cfg(not(target_arch = "wasm32"))]
+                    int8: None,
+                })
+                .collect(),
+            final_ln: cfg.pre_layer_norm.then(layer_norm),
+            qa: linear(h, 2),
+            config: cfg.clone(),
+            dropout: 0.0,
         }
-        if name == "embeddings.word" {
-            // Megatron pads the vocabulary: keep every row the checkpoint has.
-            shape[0] = values.len() / shape[1];
-        }
-        Tensor::from_data(TensorData::new(values, shape), (self.device, self.dtype))
+    }
+
+    /// Builds the network from checked weights (see `Checkpoint`). A missing QA head
+    /// is drawn fresh (N(0, 0.02)), so that a pretrained encoder can be fine-tuned.
+    pub fn from_weights(
+        cfg: &ModelConfig,
+        weights: Weights,
+        device: &Device,
+        dtype: DType,
+    ) -> Self {
+        Self::skeleton(cfg, device).map(&mut Fill::new(weights, device, dtype))
+    }
+
+    /// A network of the given shape with random weights (for tests and benchmarks).
+    pub fn random(cfg: &ModelConfig, device: &Device, dtype: DType, seed: u64) -> Self {
+        device.seed(seed);
+        Self::from_weights(cfg, Weights::new(), device, dtype)
     }
 }
 
-/// Random values, as `BertPreTrainedModel._init_weights` draws them: N(0, 0.02)
-/// for matrices, zeros for biases, ones for LayerNorm scales.
-struct Random<'a> {
+/// Fills a [`QaModel::skeleton`]'s parameters, visiting Burn's module paths: each takes
+/// the checkpoint tensor of its canonical name (`params::canonical`), moved out of the
+/// map so that its memory goes as soon as the network has it. A parameter the weights
+/// lack (only the span head: `canonicalize` checks the rest) is drawn as
+/// `BertPreTrainedModel._init_weights` draws it: N(0, 0.02) for matrices, ones for
+/// LayerNorm scales, zeros for biases.
+struct Fill<'a> {
+    path: PathStack,
+    weights: Weights,
     device: &'a Device,
     dtype: DType,
+    /// Set for `--precision int8`: the encoder's matmul weights and the word embeddings
+    /// are quantised here straight from the checkpoint's rows (by canonical name), and
+    /// the network gets an empty f32 matrix in their place.
+    #[cfg(not(target_arch = "wasm32"))]
+    int8: Option<std::collections::BTreeMap<String, crate::fused::int8::QuantizedMatrix>>,
 }
 
-impl Source for Random<'_> {
-    fn get<const D: usize>(&mut self, name: &str, shape: [usize; D], transpose: bool) -> Tensor<D> {
-        let mut shape = shape;
-        if transpose {
+impl<'a> Fill<'a> {
+    fn new(weights: Weights, device: &'a Device, dtype: DType) -> Self {
+        Fill {
+            path: PathStack::default(),
+            weights,
+            device,
+            dtype,
+            #[cfg(not(target_arch = "wasm32"))]
+            int8: None,
+        }
+    }
+
+    /// The checkpoint tensor `raw` (PyTorch layout) in Burn's layout.
+    fn tensor<const D: usize>(
+        &mut self,
+        name: String,
+        raw: RawTensor,
+        transposed: bool,
+    ) -> Tensor<D> {
+        let mut shape: [usize; D] = raw.shape.clone().try_into().unwrap_or_else(|_| {
+            panic!("canonicalize checks `{name}` against the network's {D}-d parameter")
+        });
+        // Burn's layout with no rows, for a matrix kept in int8: `[0, out]` for a
+        // Linear, `[0, hidden]` for an embedding.
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(int8) = self
+            .int8
+            .as_mut()
+            .filter(|_| crate::checkpoint::int8::is_int8(&name, &shape))
+        {
+            let (rows, cols) = (shape[0], shape[1]);
+            let q = crate::fused::int8::QuantizedMatrix::from_rows(cols, rows, |r| {
+                raw.f32_range(r * cols..(r + 1) * cols).unwrap_or_default()
+            });
+            int8.insert(name, q);
+            let mut empty = [0; D];
+            empty[D - 1] = if transposed { rows } else { cols };
+            return Tensor::zeros(empty, self.device);
+        }
+        let mut values = raw.into_f32().unwrap_or_default();
+        if let (true, [rows, cols]) = (transposed, shape.as_slice()) {
+            values = crate::params::transpose(&values, *rows, *cols);
             shape.swap(0, 1);
         }
+        Tensor::from_data(TensorData::new(values, shape), (self.device, self.dtype))
+    }
+
+    fn random<const D: usize>(&self, shape: [usize; D]) -> Tensor<D> {
         let t = if D >= 2 {
             Tensor::random(shape, Distribution::Normal(0.0, 0.02), self.device)
-        } else if name.contains("ln") && name.ends_with("weight") {
+        } else if self.path.last() == Some("gamma") {
             Tensor::ones(shape, self.device)
         } else {
             Tensor::zeros(shape, self.device)
@@ -365,116 +444,22 @@ impl Source for Random<'_> {
     }
 }
 
-fn linear(src: &mut impl Source, name: &str, d_in: usize, d_out: usize) -> Linear {
-    Linear {
-        weight: Param::from_tensor(src.get(&format!("{name}.weight"), [d_out, d_in], true)),
-        bias: Some(Param::from_tensor(src.get(
-            &format!("{name}.bias"),
-            [d_out],
-            false,
-        ))),
+impl ModuleMapper for Fill<'_> {
+    fn enter_module(&mut self, name: &str, _: &str) {
+        self.path.enter(name);
     }
-}
 
-fn layer_norm(src: &mut impl Source, name: &str, cfg: &ModelConfig, device: &Device) -> LayerNorm {
-    let mut ln = LayerNormConfig::new(cfg.hidden_size)
-        .with_epsilon(cfg.layer_norm_eps)
-        .init(device);
-    ln.gamma = Param::from_tensor(src.get(&format!("{name}.weight"), [cfg.hidden_size], false));
-    ln.beta = Some(Param::from_tensor(src.get(
-        &format!("{name}.bias"),
-        [cfg.hidden_size],
-        false,
-    )));
-    ln
-}
-
-fn build(
-    src: &mut impl Source,
-    cfg: &ModelConfig,
-    device: &Device,
-    with_qa: bool,
-    qa: &mut impl Source,
-) -> QaModel {
-    let h = cfg.hidden_size;
-    let embedding = |src: &mut _, name: &str, rows| Embedding {
-        weight: Param::from_tensor(Source::get(src, name, [rows, h], false)),
-    };
-    let embeddings = Embeddings {
-        word: embedding(src, "embeddings.word", cfg.vocab_size),
-        position: embedding(src, "embeddings.position", cfg.max_position_embeddings),
-        token_type: embedding(src, "embeddings.token_type", cfg.type_vocab_size),
-        ln: (!cfg.pre_layer_norm).then(|| layer_norm(src, "embeddings.ln", cfg, device)),
-        #[cfg(not(target_arch = "wasm32"))]
-        word_int8: None,
-    };
-    let layers = (0..cfg.num_layers)
-        .map(|i| {
-            let p = format!("layers.{i}");
-            EncoderLayer {
-                ln1: layer_norm(src, &format!("{p}.ln1"), cfg, device),
-                qkv: linear(src, &format!("{p}.qkv"), h, 3 * h),
-                attn_out: linear(src, &format!("{p}.attn_out"), h, h),
-                ln2: layer_norm(src, &format!("{p}.ln2"), cfg, device),
-                ffn_in: linear(src, &format!("{p}.ffn_in"), h, cfg.intermediate_size),
-                ffn_out: linear(src, &format!("{p}.ffn_out"), cfg.intermediate_size, h),
-                #[cfg(not(target_arch = "wasm32"))]
-                int8: None,
-            }
-        })
-        .collect();
-    let final_ln = cfg
-        .pre_layer_norm
-        .then(|| layer_norm(src, "final_ln", cfg, device));
-    let qa = if with_qa {
-        linear(src, "qa", h, 2)
-    } else {
-        linear(qa, "qa", h, 2)
-    };
-    QaModel {
-        embeddings,
-        layers,
-        final_ln,
-        qa,
-        config: cfg.clone(),
-        dropout: 0.0,
+    fn exit_module(&mut self, _: &str, _: &str) {
+        self.path.exit();
     }
-}
 
-impl QaModel {
-    /// Builds the network from checked weights (see `Checkpoint`). A missing QA head
-    /// is drawn fresh (N(0, 0.02)), so that a pretrained encoder can be fine-tuned.
-    pub fn from_weights(
-        cfg: &ModelConfig,
-        mut weights: Weights,
-        device: &Device,
-        dtype: DType,
-    ) -> Self {
-        let with_qa = weights.contains_key("qa.weight");
-        let mut src = FromWeights {
-            weights: &mut weights,
-            device,
-            dtype,
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (name, transposed) = self.path.canonical();
+        let tensor = match self.weights.remove(&name) {
+            Some(raw) => self.tensor(name, raw, transposed),
+            None => self.random(param.lazy_shape().dims()),
         };
-        build(
-            &mut src,
-            cfg,
-            device,
-            with_qa,
-            &mut Random { device, dtype },
-        )
-    }
-
-    /// A network of the given shape with random weights (for tests and benchmarks).
-    pub fn random(cfg: &ModelConfig, device: &Device, dtype: DType, seed: u64) -> Self {
-        device.seed(seed);
-        build(
-            &mut Random { device, dtype },
-            cfg,
-            device,
-            false,
-            &mut Random { device, dtype },
-        )
+        Param::from_tensor(tensor)
     }
 }
 
@@ -509,29 +494,16 @@ impl QaModel {
     /// int8 (the rest f32), quantised from the checkpoint's rows one row at a time
     /// while the rest of it is still held: no f32 copy of them is ever made, so loading
     /// peaks near the checkpoint's size rather than at the f32 network's.
-    pub fn from_weights_int8(cfg: &ModelConfig, mut weights: Weights, device: &Device) -> Self {
+    pub fn from_weights_int8(cfg: &ModelConfig, weights: Weights, device: &Device) -> Self {
         use crate::fused::int8::Int8Layer;
-        let with_qa = weights.contains_key("qa.weight");
-        let dtype = DType::F32;
-        let mut src = Int8Source {
-            f32: FromWeights {
-                weights: &mut weights,
-                device,
-                dtype,
-            },
-            quantized: Default::default(),
-        };
-        let mut model = build(
-            &mut src,
-            cfg,
-            device,
-            with_qa,
-            &mut Random { device, dtype },
-        );
+        let mut fill = Fill::new(weights, device, DType::F32);
+        fill.int8 = Some(Default::default());
+        let mut model = Self::skeleton(cfg, device).map(&mut fill);
+        let mut quantized = fill.int8.unwrap_or_default();
         let mut take = |name: &str| {
-            src.quantized
+            quantized
                 .remove(name)
-                .expect("Int8Source quantises every encoder matmul and the word embeddings")
+                .expect("Fill quantises every encoder matmul and the word embeddings")
         };
         for (i, layer) in model.layers.iter_mut().enumerate() {
             let mut matmul = |m: &str| take(&format!("layers.{i}.{m}.weight"));
@@ -545,41 +517,6 @@ impl QaModel {
         }
         model.embeddings.word_int8 = Some(std::sync::Arc::new(take("embeddings.word")));
         model
-    }
-}
-
-/// Values from a checkpoint, with the encoder's matmul weights and the word embeddings
-/// quantised straight from their stored rows into `quantized` (by name); the network
-/// gets an empty f32 matrix in their place, which nothing reads once the int8 one is
-/// attached.
-#[cfg(not(target_arch = "wasm32"))]
-struct Int8Source<'a> {
-    f32: FromWeights<'a>,
-    quantized: std::collections::BTreeMap<String, crate::fused::int8::QuantizedMatrix>,
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-impl Source for Int8Source<'_> {
-    fn get<const D: usize>(&mut self, name: &str, shape: [usize; D], transpose: bool) -> Tensor<D> {
-        if !crate::checkpoint::int8::is_int8(name, &shape) {
-            return self.f32.get(name, shape, transpose);
-        }
-        let raw = self
-            .f32
-            .weights
-            .remove(name)
-            .unwrap_or_else(|| panic!("canonicalize guarantees `{name}`"));
-        // The stored shape: Megatron pads the vocabulary beyond the config's rows.
-        let (rows, cols) = (raw.shape[0], raw.shape[1]);
-        let q = crate::fused::int8::QuantizedMatrix::from_rows(cols, rows, |r| {
-            raw.f32_range(r * cols..(r + 1) * cols).unwrap_or_default()
-        });
-        self.quantized.insert(name.to_string(), q);
-        // Burn's layout with no rows: `[0, out]` for a Linear, `[0, hidden]` for an
-        // embedding.
-        let mut empty = [0; D];
-        empty[D - 1] = if transpose { shape[0] } else { shape[D - 1] };
-        Tensor::zeros(empty, self.f32.device)
     }
 }
 

@@ -3,9 +3,12 @@
 //! and the optimizer, whose state is saved and resumed by name.
 
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::tensor::Tensor;
+use std::collections::BTreeMap;
+
+use burn::tensor::{Device, Tensor};
 
 use crate::checkpoint::{RawTensor, Weights};
+use crate::config::ModelConfig;
 use crate::network::QaModel;
 
 /// The module path of the parameter being visited, as Burn's visitors announce it
@@ -20,6 +23,11 @@ impl PathStack {
 
     pub fn exit(&mut self) {
         self.0.pop();
+    }
+
+    /// The innermost name: the parameter's own field (`weight`, `gamma`, ...).
+    pub fn last(&self) -> Option<&str> {
+        self.0.last().map(String::as_str)
     }
 
     /// The canonical name of the parameter at this path, and whether its values are
@@ -48,15 +56,6 @@ pub fn canonical(path: &[String]) -> (String, bool) {
     }
     let transpose = joined.ends_with(".weight");
     (joined, transpose)
-}
-
-/// Whether AdamW's weight decay applies to a canonical parameter: matrices yes;
-/// biases and LayerNorm scales no (as HF `Trainer` and NeMo group them).
-pub fn decays(canonical_name: &str) -> bool {
-    !(canonical_name.ends_with(".bias")
-        || canonical_name.contains("ln.")
-        || canonical_name.contains("ln1.")
-        || canonical_name.contains("ln2."))
 }
 
 /// Row-major `[rows, cols]` values transposed.
@@ -107,6 +106,41 @@ impl ModuleVisitor for Exporter {
     }
 }
 
+/// Every parameter a network of `cfg` has, by canonical name, with its shape in
+/// checkpoint layout: read off the network itself (its uninitialised skeleton), so
+/// the names and shapes a checkpoint is checked against are the ones loading fills.
+pub fn checkpoint_shapes(cfg: &ModelConfig) -> BTreeMap<String, Vec<usize>> {
+    struct Shapes {
+        path: PathStack,
+        out: BTreeMap<String, Vec<usize>>,
+    }
+    impl ModuleVisitor for Shapes {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.path.enter(name);
+        }
+
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.path.exit();
+        }
+
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let (name, transposed) = self.path.canonical();
+            let mut shape = param.lazy_shape().to_vec();
+            if transposed {
+                shape.reverse();
+            }
+            self.out.insert(name, shape);
+        }
+    }
+    let mut shapes = Shapes {
+        path: PathStack::default(),
+        out: BTreeMap::new(),
+    };
+    // Nothing is allocated on the device: the skeleton's parameters stay lazy.
+    QaModel::skeleton(cfg, &Device::flex()).visit(&mut shapes);
+    shapes.out
+}
+
 impl QaModel {
     /// Every parameter in f32 under its canonical name, in checkpoint layout: what
     /// `Checkpoint::to_converted_bytes` writes and `QaModel::from_weights` reads back.
@@ -155,11 +189,5 @@ mod tests {
             canonical(&p("embeddings.ln.beta")),
             ("embeddings.ln.bias".into(), false)
         );
-        assert!(decays("layers.0.ffn_in.weight"));
-        assert!(decays("embeddings.word"));
-        assert!(!decays("layers.0.ln1.weight"));
-        assert!(!decays("final_ln.weight"));
-        assert!(!decays("embeddings.ln.weight"));
-        assert!(!decays("qa.bias"));
     }
 }

@@ -1,12 +1,14 @@
-//! The key remap table: checkpoint tensor names (Hugging Face BERT / Megatron-BERT,
-//! Megatron-LM as saved by NeMo) to megaqa's canonical names, with shape checks
-//! that name the tensor as the file spells it.
+//! The key remap tables: checkpoint tensor names (Hugging Face BERT / Megatron-BERT,
+//! Megatron-LM as saved by NeMo) to megaqa's canonical names and back, with shape
+//! checks that name the tensor as the file spells it.
 //!
-//! Canonical names (PyTorch layout, Linear weights are `[out, in]`):
-//! `embeddings.{word,position,token_type}`, `embeddings.ln.{weight,bias}` (post-LN),
-//! `layers.N.{ln1,qkv,attn_out,ln2,ffn_in,ffn_out}.{weight,bias}` where `qkv` is
-//! `[3*hidden, hidden]` with the Q rows, then K, then V, `final_ln.{weight,bias}` (pre-LN),
-//! `qa.{weight,bias}`.
+//! Canonical names are the network's own parameter paths (`params::canonical`), in
+//! PyTorch layout (Linear weights `[out, in]`): `embeddings.{word,position,token_type}`,
+//! `embeddings.ln.{weight,bias}` (post-LN), `layers.N.{ln1,qkv,attn_out,ln2,ffn_in,
+//! ffn_out}.{weight,bias}` where `qkv` is `[3*hidden, hidden]` with the Q rows, then K,
+//! then V, `final_ln.{weight,bias}` (pre-LN), `qa.{weight,bias}`. Which of them a
+//! config has, and their shapes, come from the network (`params::checkpoint_shapes`);
+//! each family's spelling is written once, as a table read both ways.
 
 use std::collections::BTreeMap;
 
@@ -51,69 +53,153 @@ pub type Weights = BTreeMap<String, RawTensor>;
 /// A tensor with the name the file gives it.
 type NamedTensor = (String, RawTensor);
 
-pub fn detect_naming(names: &[&String]) -> Naming {
-    if names.iter().any(|n| n.contains("language_model.")) {
-        Naming::Megatron
-    } else if names
-        .iter()
-        .any(|n| n.starts_with("layers.") || n.starts_with("embeddings.word"))
-    {
-        Naming::Canonical
-    } else {
-        Naming::HuggingFace
+/// One line of a family's table: a canonical name and the file's spelling of it, `#`
+/// standing for a layer number. Both take the same suffix (`.weight`, `.bias`; none
+/// after an embedding table, whose file name ends in `.weight` already).
+struct Row {
+    canon: &'static str,
+    file: &'static str,
+    role: Role,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Role {
+    Plain,
+    /// HF's separate Q (0), K (1) or V (2) projection, one third of `qkv`.
+    QkvPart(usize),
+    /// Megatron's fused QKV, to be reordered.
+    FusedQkv,
+}
+
+const fn row(canon: &'static str, file: &'static str) -> Row {
+    Row {
+        canon,
+        file,
+        role: Role::Plain,
     }
 }
 
-/// The shape every canonical tensor must have under `cfg`.
-pub fn expected_shape(canon: &str, cfg: &ModelConfig) -> Option<Vec<usize>> {
-    let h = cfg.hidden_size;
-    let (module, param) = canon.rsplit_once('.')?;
-    let module = module
-        .split('.')
-        .skip_while(|p| *p == "layers" || p.parse::<usize>().is_ok())
-        .collect::<Vec<_>>();
-    Some(match (module.join(".").as_str(), param) {
-        ("embeddings", "word") => vec![cfg.vocab_size, h],
-        ("embeddings", "position") => vec![cfg.max_position_embeddings, h],
-        ("embeddings", "token_type") => vec![cfg.type_vocab_size, h],
-        ("embeddings.ln" | "ln1" | "ln2" | "final_ln", "weight" | "bias") => vec![h],
-        ("qkv", "weight") => vec![3 * h, h],
-        ("qkv", "bias") => vec![3 * h],
-        ("attn_out", "weight") => vec![h, h],
-        ("attn_out" | "ffn_out", "bias") => vec![h],
-        ("ffn_in", "weight") => vec![cfg.intermediate_size, h],
-        ("ffn_in", "bias") => vec![cfg.intermediate_size],
-        ("ffn_out", "weight") => vec![h, cfg.intermediate_size],
-        ("qa", "weight") => vec![2, h],
-        ("qa", "bias") => vec![2],
-        _ => return None,
-    })
+const fn role(canon: &'static str, file: &'static str, role: Role) -> Row {
+    Row { canon, file, role }
 }
 
-/// All canonical names the network needs, QA head last.
-pub fn required_names(cfg: &ModelConfig) -> Vec<String> {
-    let mut names: Vec<String> = [
-        "embeddings.word",
+/// Hugging Face `BertForQuestionAnswering` / `MegatronBertForQuestionAnswering`, after
+/// the optional `bert.` prefix, with `gamma`/`beta` read as `weight`/`bias`.
+const HF: &[Row] = &[
+    row("embeddings.word", "embeddings.word_embeddings.weight"),
+    row(
         "embeddings.position",
+        "embeddings.position_embeddings.weight",
+    ),
+    row(
         "embeddings.token_type",
-    ]
-    .map(String::from)
-    .to_vec();
-    if !cfg.pre_layer_norm {
-        names.extend(["embeddings.ln.weight".into(), "embeddings.ln.bias".into()]);
+        "embeddings.token_type_embeddings.weight",
+    ),
+    role(
+        "layers.#.qkv",
+        "encoder.layer.#.attention.self.query",
+        Role::QkvPart(0),
+    ),
+    role(
+        "layers.#.qkv",
+        "encoder.layer.#.attention.self.key",
+        Role::QkvPart(1),
+    ),
+    role(
+        "layers.#.qkv",
+        "encoder.layer.#.attention.self.value",
+        Role::QkvPart(2),
+    ),
+    row(
+        "layers.#.attn_out",
+        "encoder.layer.#.attention.output.dense",
+    ),
+    row("layers.#.ffn_in", "encoder.layer.#.intermediate.dense"),
+    row("layers.#.ffn_out", "encoder.layer.#.output.dense"),
+    row("qa", "qa_outputs"),
+];
+
+/// HF's LayerNorms of Megatron-BERT (pre-LN).
+const HF_PRE_LN: &[Row] = &[
+    row("layers.#.ln1", "encoder.layer.#.attention.ln"),
+    row("layers.#.ln2", "encoder.layer.#.ln"),
+    row("final_ln", "encoder.ln"),
+];
+
+/// HF's LayerNorms of BERT (post-LN).
+const HF_POST_LN: &[Row] = &[
+    row("embeddings.ln", "embeddings.LayerNorm"),
+    row("layers.#.ln1", "encoder.layer.#.attention.output.LayerNorm"),
+    row("layers.#.ln2", "encoder.layer.#.output.LayerNorm"),
+];
+
+/// Megatron-LM as NeMo saves it (whatever a file puts before `language_model.` is
+/// read as `bert_model.`), in its newer spelling: older files' `transformer.`, `attention.` and
+/// `classifier.layer0.` are read as `encoder.`, `self_attention.` and
+/// `classifier.mlp.layer0.`.
+const MEGATRON: &[Row] = &[
+    row(
+        "embeddings.word",
+        "bert_model.language_model.embedding.word_embeddings.weight",
+    ),
+    row(
+        "embeddings.position",
+        "bert_model.language_model.embedding.position_embeddings.weight",
+    ),
+    row(
+        "embeddings.token_type",
+        "bert_model.language_model.embedding.tokentype_embeddings.weight",
+    ),
+    row(
+        "layers.#.ln1",
+        "bert_model.language_model.encoder.layers.#.input_layernorm",
+    ),
+    role(
+        "layers.#.qkv",
+        "bert_model.language_model.encoder.layers.#.self_attention.query_key_value",
+        Role::FusedQkv,
+    ),
+    row(
+        "layers.#.attn_out",
+        "bert_model.language_model.encoder.layers.#.self_attention.dense",
+    ),
+    row(
+        "layers.#.ln2",
+        "bert_model.language_model.encoder.layers.#.post_attention_layernorm",
+    ),
+    row(
+        "layers.#.ffn_in",
+        "bert_model.language_model.encoder.layers.#.mlp.dense_h_to_4h",
+    ),
+    row(
+        "layers.#.ffn_out",
+        "bert_model.language_model.encoder.layers.#.mlp.dense_4h_to_h",
+    ),
+    row(
+        "final_ln",
+        "bert_model.language_model.encoder.final_layernorm",
+    ),
+    row("qa", "classifier.mlp.layer0"),
+];
+
+/// `name` read against `pattern`: the layer number where the pattern has `#`, and
+/// what follows the pattern.
+fn read<'n>(pattern: &str, name: &'n str) -> Option<(Option<usize>, &'n str)> {
+    let Some((before, after)) = pattern.split_once('#') else {
+        return name.strip_prefix(pattern).map(|rest| (None, rest));
+    };
+    let n = name.strip_prefix(before)?;
+    let digits = n.len() - n.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let layer = n[..digits].parse().ok()?;
+    Some((Some(layer), n[digits..].strip_prefix(after)?))
+}
+
+/// `pattern` with its `#` replaced by `layer`.
+fn spell(pattern: &str, layer: Option<usize>) -> String {
+    match layer {
+        Some(l) => pattern.replace('#', &l.to_string()),
+        None => pattern.to_string(),
     }
-    for i in 0..cfg.num_layers {
-        for m in ["ln1", "qkv", "attn_out", "ln2", "ffn_in", "ffn_out"] {
-            for p in ["weight", "bias"] {
-                names.push(format!("layers.{i}.{m}.{p}"));
-            }
-        }
-    }
-    if cfg.pre_layer_norm {
-        names.extend(["final_ln.weight".into(), "final_ln.bias".into()]);
-    }
-    names.extend(["qa.weight".into(), "qa.bias".into()]);
-    names
 }
 
 /// What a tensor of the file becomes.
@@ -132,120 +218,128 @@ enum Target {
     Ignore,
 }
 
-fn hf_target(name: &str, cfg: &ModelConfig) -> Option<Target> {
-    let n = name.strip_prefix("bert.").unwrap_or(name);
-    if n.starts_with("pooler.") || n.starts_with("cls.") || n.ends_with("position_ids") {
-        return Some(Target::Ignore);
+/// One family's table, and the prefix its files put before the table's names.
+struct Table {
+    naming: Naming,
+    rows: Vec<&'static Row>,
+    prefix: &'static str,
+}
+
+impl Table {
+    fn new(naming: Naming, cfg: &ModelConfig, names: &[&String]) -> Self {
+        let (rows, prefix): (Vec<&[Row]>, _) = match naming {
+            Naming::Canonical => (vec![], ""),
+            Naming::HuggingFace => (
+                vec![
+                    HF,
+                    if cfg.pre_layer_norm {
+                        HF_PRE_LN
+                    } else {
+                        HF_POST_LN
+                    },
+                ],
+                // `BertForQuestionAnswering` writes `bert.`; a bare `BertModel` does not.
+                if names.iter().any(|n| n.starts_with("bert.")) {
+                    "bert."
+                } else {
+                    ""
+                },
+            ),
+            Naming::Megatron => (vec![MEGATRON], ""),
+        };
+        Table {
+            naming,
+            rows: rows.into_iter().flatten().collect(),
+            prefix,
+        }
     }
-    let (module, param) = n.rsplit_once('.')?;
-    let param = match param {
-        "gamma" => "weight",
-        "beta" => "bias",
-        p => p,
-    };
-    let canon = |m: &str| Some(Target::Canon(format!("{m}.{param}")));
-    match module {
-        "embeddings.word_embeddings" if param == "weight" => {
-            return Some(Target::Canon("embeddings.word".into()));
+
+    /// The file's name in the table's spelling; `None` for what the network does
+    /// not use.
+    fn spelling(&self, name: &str) -> Option<String> {
+        match self.naming {
+            Naming::Canonical => Some(name.to_string()),
+            Naming::HuggingFace => {
+                let n = name.strip_prefix("bert.").unwrap_or(name);
+                if n.starts_with("pooler.") || n.starts_with("cls.") || n.ends_with("position_ids")
+                {
+                    return None;
+                }
+                let n = match n.rsplit_once('.') {
+                    Some((m, "gamma")) => format!("{m}.weight"),
+                    Some((m, "beta")) => format!("{m}.bias"),
+                    _ => n.to_string(),
+                };
+                Some(n)
+            }
+            Naming::Megatron => {
+                let n = match name.split_once("language_model.") {
+                    Some((_, rest)) => format!("bert_model.language_model.{rest}"),
+                    None => name.to_string(),
+                };
+                if ["pooler.", "lm_head.", "binary_head."]
+                    .iter()
+                    .any(|p| n.contains(p))
+                    || n.ends_with("position_ids")
+                {
+                    return None;
+                }
+                Some(
+                    n.replacen("classifier.layer0.", "classifier.mlp.layer0.", 1)
+                        .replacen(
+                            ".language_model.transformer.",
+                            ".language_model.encoder.",
+                            1,
+                        )
+                        .replacen(".attention.", ".self_attention.", 1),
+                )
+            }
         }
-        "embeddings.position_embeddings" if param == "weight" => {
-            return Some(Target::Canon("embeddings.position".into()));
-        }
-        "embeddings.token_type_embeddings" if param == "weight" => {
-            return Some(Target::Canon("embeddings.token_type".into()));
-        }
-        "embeddings.LayerNorm" if !cfg.pre_layer_norm => return canon("embeddings.ln"),
-        "encoder.ln" if cfg.pre_layer_norm => return canon("final_ln"),
-        "qa_outputs" => return canon("qa"),
-        _ => {}
     }
-    let rest = module.strip_prefix("encoder.layer.")?;
-    let (layer, sub) = rest.split_once('.')?;
-    let layer: usize = layer.parse().ok()?;
-    let l = |m: &str| canon(&format!("layers.{layer}.{m}"));
-    match (sub, cfg.pre_layer_norm) {
-        ("attention.self.query", _) => Some(Target::QkvPart {
-            layer,
-            part: 0,
-            param: param.into(),
-        }),
-        ("attention.self.key", _) => Some(Target::QkvPart {
-            layer,
-            part: 1,
-            param: param.into(),
-        }),
-        ("attention.self.value", _) => Some(Target::QkvPart {
-            layer,
-            part: 2,
-            param: param.into(),
-        }),
-        ("attention.output.dense", _) => l("attn_out"),
-        ("intermediate.dense", _) => l("ffn_in"),
-        ("output.dense", _) => l("ffn_out"),
-        ("attention.ln", true) => l("ln1"),
-        ("ln", true) => l("ln2"),
-        ("attention.output.LayerNorm", false) => l("ln1"),
-        ("output.LayerNorm", false) => l("ln2"),
-        _ => None,
+
+    /// What the file's tensor `name` becomes; `None` if the table does not know it.
+    fn target(&self, name: &str) -> Option<Target> {
+        let Some(n) = self.spelling(name) else {
+            return Some(Target::Ignore);
+        };
+        if self.naming == Naming::Canonical {
+            return Some(Target::Canon(n));
+        }
+        self.rows.iter().find_map(|r| {
+            let (layer, rest) = read(r.file, &n)?;
+            if !matches!(rest, "" | ".weight" | ".bias") {
+                return None;
+            }
+            let canon = spell(r.canon, layer) + rest;
+            Some(match r.role {
+                Role::Plain => Target::Canon(canon),
+                Role::FusedQkv => Target::FusedQkv(canon),
+                Role::QkvPart(part) => Target::QkvPart {
+                    layer: layer?,
+                    part,
+                    param: rest.trim_start_matches('.').to_string(),
+                },
+            })
+        })
+    }
+
+    /// How the file names a canonical tensor (HF's `qkv` parts by `part`), for
+    /// messages about missing tensors.
+    fn file_name(&self, canon: &str, part: usize) -> String {
+        self.rows
+            .iter()
+            .filter(|r| !matches!(r.role, Role::QkvPart(p) if p != part))
+            .find_map(|r| {
+                let (layer, rest) = read(r.canon, canon)?;
+                matches!(rest, "" | ".weight" | ".bias")
+                    .then(|| format!("{}{}{rest}", self.prefix, spell(r.file, layer)))
+            })
+            .unwrap_or_else(|| canon.to_string())
     }
 }
 
-fn megatron_target(name: &str) -> Option<Target> {
-    if let Some(rest) = name
-        .strip_prefix("classifier.mlp.layer0.")
-        .or_else(|| name.strip_prefix("classifier.layer0."))
-    {
-        return Some(Target::Canon(format!("qa.{rest}")));
-    }
-    let Some((_, n)) = name.split_once("language_model.") else {
-        // bert_model.lm_head / binary_head: pre-training heads.
-        return (name.contains("lm_head.") || name.contains("binary_head."))
-            .then_some(Target::Ignore);
-    };
-    if n.starts_with("pooler.") || n.ends_with("position_ids") {
-        return Some(Target::Ignore);
-    }
-    let (module, param) = n.rsplit_once('.')?;
-    match module {
-        "embedding.word_embeddings" if param == "weight" => {
-            return Some(Target::Canon("embeddings.word".into()));
-        }
-        "embedding.position_embeddings" if param == "weight" => {
-            return Some(Target::Canon("embeddings.position".into()));
-        }
-        "embedding.tokentype_embeddings" if param == "weight" => {
-            return Some(Target::Canon("embeddings.token_type".into()));
-        }
-        "transformer.final_layernorm" | "encoder.final_layernorm" => {
-            return Some(Target::Canon(format!("final_ln.{param}")));
-        }
-        _ => {}
-    }
-    let rest = module
-        .strip_prefix("transformer.layers.")
-        .or_else(|| module.strip_prefix("encoder.layers."))?;
-    let (layer, sub) = rest.split_once('.')?;
-    let layer: usize = layer.parse().ok()?;
-    let sub = sub
-        .strip_prefix("self_attention.")
-        .map(|s| format!("attention.{s}"))
-        .unwrap_or(sub.to_owned());
-    let m = match sub.as_str() {
-        "input_layernorm" => "ln1",
-        "attention.query_key_value" => {
-            return Some(Target::FusedQkv(format!("layers.{layer}.qkv.{param}")));
-        }
-        "attention.dense" => "attn_out",
-        "post_attention_layernorm" => "ln2",
-        "mlp.dense_h_to_4h" => "ffn_in",
-        "mlp.dense_4h_to_h" => "ffn_out",
-        _ => return None,
-    };
-    Some(Target::Canon(format!("layers.{layer}.{m}.{param}")))
-}
-
-/// Remaps `tensors` to canonical names, checking each shape against `cfg`.
-/// Reports missing tensors (the QA head excepted: see `has_qa_head`).
+/// Remaps `tensors` to canonical names, checking each shape against the network
+/// `cfg` describes. Reports missing tensors (the QA head excepted: see `has_qa_head`).
 pub fn canonicalize(
     file: &str,
     tensors: BTreeMap<String, RawTensor>,
@@ -253,21 +347,18 @@ pub fn canonicalize(
     qkv: QkvLayout,
     cfg: &ModelConfig,
 ) -> Result<Weights, LoadError> {
+    let shapes = crate::params::checkpoint_shapes(cfg);
+    let table = Table::new(naming, cfg, &tensors.keys().collect::<Vec<_>>());
     let mut out = Weights::new();
     // HF's separate projections, gathered per (layer, param) as [q, k, v].
     let mut parts: BTreeMap<(usize, String), [Option<NamedTensor>; 3]> = BTreeMap::new();
     for (name, tensor) in tensors {
-        let target = match naming {
-            Naming::HuggingFace => hf_target(&name, cfg),
-            Naming::Megatron => megatron_target(&name),
-            Naming::Canonical => Some(Target::Canon(name.clone())),
-        };
         let unexpected = || LoadError::UnexpectedTensor {
             file: file.into(),
             name: name.clone(),
             shape: tensor.shape.clone(),
         };
-        let Some(target) = target else {
+        let Some(target) = table.target(&name) else {
             return Err(unexpected());
         };
         let check = |canon: &str, expected: Vec<usize>| -> Result<(), LoadError> {
@@ -299,116 +390,58 @@ pub fn canonicalize(
                 })
             }
         };
+        let expected = |canon: &str| shapes.get(canon).cloned().ok_or_else(unexpected);
         match target {
             Target::Ignore => {}
             Target::Canon(canon) => {
-                let expected = expected_shape(&canon, cfg)
-                    .filter(|_| in_range(&canon, cfg))
-                    .ok_or_else(unexpected)?;
-                check(&canon, expected)?;
+                check(&canon, expected(&canon)?)?;
                 out.insert(canon, tensor);
             }
             Target::FusedQkv(canon) => {
-                let expected = expected_shape(&canon, cfg)
-                    .filter(|_| in_range(&canon, cfg))
-                    .ok_or_else(unexpected)?;
-                check(&canon, expected)?;
+                check(&canon, expected(&canon)?)?;
                 out.insert(canon, reorder_qkv(&tensor, qkv, cfg));
             }
             Target::QkvPart { layer, part, param } => {
-                if layer >= cfg.num_layers || !matches!(param.as_str(), "weight" | "bias") {
-                    return Err(unexpected());
-                }
-                let h = cfg.hidden_size;
-                check(
-                    "",
-                    if param == "weight" {
-                        vec![h, h]
-                    } else {
-                        vec![h]
-                    },
-                )?;
+                // A third of the fused projection's rows.
+                let mut third = expected(&format!("layers.{layer}.qkv.{param}"))?;
+                third[0] /= 3;
+                check("", third)?;
                 parts.entry((layer, param)).or_default()[part] = Some((name.clone(), tensor));
             }
         }
     }
     for ((layer, param), [q, k, v]) in parts {
-        let h = cfg.hidden_size;
-        // Name a missing projection the way its present siblings are spelled.
-        let sibling = [&q, &k, &v]
-            .into_iter()
-            .flatten()
-            .next()
-            .map(|(n, _)| n.clone())
-            .unwrap_or_default();
-        let mut values = Vec::with_capacity(3 * h * if param == "weight" { h } else { 1 });
-        for (i, p) in [q, k, v].into_iter().enumerate() {
+        let canon = format!("layers.{layer}.qkv.{param}");
+        let mut shape = shapes[&canon].clone();
+        let mut values = Vec::with_capacity(shape.iter().product());
+        for (part, p) in [q, k, v].into_iter().enumerate() {
             let Some((_, t)) = p else {
-                let which = ["query", "key", "value"][i];
-                let name = ["query", "key", "value"]
-                    .iter()
-                    .find_map(|p| {
-                        sibling
-                            .contains(&format!(".{p}."))
-                            .then(|| sibling.replace(&format!(".{p}."), &format!(".{which}.")))
-                    })
-                    .unwrap_or_else(|| {
-                        format!("encoder.layer.{layer}.attention.self.{which}.{param}")
-                    });
+                shape[0] /= 3;
                 return Err(LoadError::MissingTensor {
                     file: file.into(),
-                    name,
-                    expected: if param == "weight" {
-                        vec![h, h]
-                    } else {
-                        vec![h]
-                    },
+                    name: table.file_name(&canon, part),
+                    expected: shape,
                 });
             };
             values.extend(t.to_f32().unwrap_or_default());
         }
-        let shape = if param == "weight" {
-            vec![3 * h, h]
-        } else {
-            vec![3 * h]
-        };
-        out.insert(
-            format!("layers.{layer}.qkv.{param}"),
-            RawTensor::from_f32(shape, &values),
-        );
+        out.insert(canon, RawTensor::from_f32(shape, &values));
     }
-    for canon in required_names(cfg) {
-        if !out.contains_key(&canon) && !canon.starts_with("qa.") {
-            let expected = expected_shape(&canon, cfg).unwrap_or_default();
+    for (canon, expected) in shapes {
+        if out.contains_key(&canon) {
+            continue;
+        }
+        // The QA head may be missing as a whole (a pretrained encoder), not in part.
+        let half_a_head = canon.starts_with("qa.") && out.keys().any(|k| k.starts_with("qa."));
+        if !canon.starts_with("qa.") || half_a_head {
             return Err(LoadError::MissingTensor {
                 file: file.into(),
-                name: source_name(&canon, naming, cfg),
+                name: table.file_name(&canon, 0),
                 expected,
             });
         }
     }
-    let qa = ["qa.weight", "qa.bias"].map(|n| out.contains_key(n));
-    if qa[0] != qa[1] {
-        let missing = if qa[0] { "qa.bias" } else { "qa.weight" };
-        return Err(LoadError::MissingTensor {
-            file: file.into(),
-            name: source_name(missing, naming, cfg),
-            expected: expected_shape(missing, cfg).unwrap_or_default(),
-        });
-    }
     Ok(out)
-}
-
-fn in_range(canon: &str, cfg: &ModelConfig) -> bool {
-    match canon
-        .strip_prefix("layers.")
-        .and_then(|r| r.split('.').next())
-        .map(str::parse::<usize>)
-    {
-        Some(Ok(layer)) => layer < cfg.num_layers,
-        Some(Err(_)) => false,
-        None => true,
-    }
 }
 
 /// Megatron's fused QKV rows reordered to the Q-then-K-then-V block layout.
@@ -436,69 +469,91 @@ fn reorder_qkv(t: &RawTensor, layout: QkvLayout, cfg: &ModelConfig) -> RawTensor
     RawTensor::from_f32(t.shape.clone(), &out)
 }
 
-/// How the file would name a canonical tensor, for messages about missing tensors.
-pub fn source_name(canon: &str, naming: Naming, cfg: &ModelConfig) -> String {
-    let Some((module, param)) = canon.rsplit_once('.') else {
-        return canon.into();
-    };
-    match naming {
-        Naming::Canonical => canon.into(),
-        Naming::HuggingFace => {
-            let name = match module {
-                "embeddings" => return format!("bert.embeddings.{param}_embeddings.weight"),
-                "embeddings.ln" => "bert.embeddings.LayerNorm".to_string(),
-                "final_ln" => "bert.encoder.ln".to_string(),
-                "qa" => "qa_outputs".to_string(),
-                m => {
-                    let (layer, m) = m
-                        .strip_prefix("layers.")
-                        .and_then(|r| r.split_once('.'))
-                        .unwrap_or(("?", m));
-                    let sub = match (m, cfg.pre_layer_norm) {
-                        ("ln1", true) => "attention.ln",
-                        ("ln2", true) => "ln",
-                        ("ln1", false) => "attention.output.LayerNorm",
-                        ("ln2", false) => "output.LayerNorm",
-                        ("attn_out", _) => "attention.output.dense",
-                        ("ffn_in", _) => "intermediate.dense",
-                        ("ffn_out", _) => "output.dense",
-                        (other, _) => other,
-                    };
-                    format!("bert.encoder.layer.{layer}.{sub}")
-                }
-            };
-            format!("{name}.{param}")
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pre_layer_norm: bool) -> ModelConfig {
+        ModelConfig {
+            num_layers: 3,
+            pre_layer_norm,
+            ..ModelConfig::megatron_345m()
         }
-        Naming::Megatron => {
-            let lm = "bert_model.language_model";
-            match module {
-                "embeddings" => {
-                    let p = if param == "token_type" {
-                        "tokentype"
-                    } else {
-                        param
-                    };
-                    format!("{lm}.embedding.{p}_embeddings.weight")
-                }
-                "final_ln" => format!("{lm}.encoder.final_layernorm.{param}"),
-                "qa" => format!("classifier.mlp.layer0.{param}"),
-                m => {
-                    let (layer, m) = m
-                        .strip_prefix("layers.")
-                        .and_then(|r| r.split_once('.'))
-                        .unwrap_or(("?", m));
-                    let sub = match m {
-                        "ln1" => "input_layernorm",
-                        "qkv" => "self_attention.query_key_value",
-                        "attn_out" => "self_attention.dense",
-                        "ln2" => "post_attention_layernorm",
-                        "ffn_in" => "mlp.dense_h_to_4h",
-                        "ffn_out" => "mlp.dense_4h_to_h",
-                        other => other,
-                    };
-                    format!("{lm}.encoder.layers.{layer}.{sub}.{param}")
-                }
+    }
+
+    /// Every parameter of the network has a spelling in each family's table, and the
+    /// table reads that spelling back as the same parameter: the two directions are
+    /// one table, and no parameter is left to a guess.
+    #[test]
+    fn each_table_reads_back_what_it_writes_for_every_parameter() {
+        let cases = [
+            (Naming::HuggingFace, true, "bert."),
+            (Naming::HuggingFace, false, "bert."),
+            (Naming::HuggingFace, false, ""),
+            (Naming::Megatron, true, ""),
+        ];
+        for (naming, pre_ln, prefix) in cases {
+            let cfg = config(pre_ln);
+            let seen = format!("{prefix}embeddings.word_embeddings.weight");
+            let table = Table::new(naming, &cfg, &[&seen]);
+            let shapes = crate::params::checkpoint_shapes(&cfg);
+            // Three embedding tables, one LayerNorm (on the embeddings or at the end),
+            // twelve tensors a layer, the span head.
+            assert_eq!(shapes.len(), 3 + 2 + 12 * 3 + 2);
+            for canon in shapes.keys() {
+                let file = table.file_name(canon, 0);
+                assert!(
+                    file.starts_with(prefix) && file != *canon,
+                    "{naming:?}: {canon} -> {file}"
+                );
+                let back = match table.target(&file) {
+                    Some(Target::Canon(c) | Target::FusedQkv(c)) => c,
+                    Some(Target::QkvPart {
+                        layer,
+                        part: 0,
+                        param,
+                    }) => {
+                        format!("layers.{layer}.qkv.{param}")
+                    }
+                    _ => panic!("{naming:?}: {file} is not read back"),
+                };
+                assert_eq!(&back, canon, "{naming:?}: {file}");
             }
         }
+    }
+
+    #[test]
+    fn older_megatron_spellings_and_hf_gamma_beta_read_as_the_current_ones() {
+        let cfg = config(true);
+        let megatron = Table::new(Naming::Megatron, &cfg, &[]);
+        let canon = |t: Option<Target>| match t {
+            Some(Target::Canon(c) | Target::FusedQkv(c)) => c,
+            _ => String::new(),
+        };
+        assert_eq!(
+            canon(
+                megatron.target("model.language_model.transformer.layers.2.attention.dense.bias")
+            ),
+            "layers.2.attn_out.bias"
+        );
+        assert_eq!(
+            canon(megatron.target("classifier.layer0.weight")),
+            "qa.weight"
+        );
+        assert!(matches!(
+            megatron.target("bert_model.lm_head.dense.weight"),
+            Some(Target::Ignore)
+        ));
+        let hf = Table::new(Naming::HuggingFace, &config(false), &[]);
+        assert_eq!(
+            canon(hf.target("bert.encoder.layer.1.output.LayerNorm.gamma")),
+            "layers.1.ln2.weight"
+        );
+        assert!(
+            hf.target("bert.encoder.layer.1.output.mystery.weight")
+                .is_none()
+        );
+        // A pre-LN name is not a post-LN network's.
+        assert!(hf.target("bert.encoder.ln.weight").is_none());
     }
 }

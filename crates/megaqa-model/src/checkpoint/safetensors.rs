@@ -42,8 +42,8 @@ pub fn read_metadata(path: &std::path::Path) -> Result<BTreeMap<String, String>,
 }
 
 /// The tensors of a safetensors file, each moved into a buffer of its own: the file's
-/// buffer shrinks from its end as they are taken (memory beyond the new length goes
-/// back to the system), so reading holds at most one tensor twice, and later each
+/// buffer shrinks from its end as they are taken (`move_from_end`), so reading never
+/// holds a tensor twice, and later each
 /// tensor's memory goes as soon as the network has used it. Sharing the one buffer
 /// instead kept all of the file alive until the last tensor was used: loading peaked
 /// at twice the weights.
@@ -81,9 +81,12 @@ pub fn read(mut buffer: Vec<u8>) -> Result<SafetensorsFile, String> {
     found.sort_by_key(|t| std::cmp::Reverse(t.0));
     let mut tensors = BTreeMap::new();
     for (start, len, name, dtype, shape) in found {
-        let bytes = buffer[start..start + len].to_vec();
+        buffer.truncate(start + len);
+        let mut bytes = vec![0u8; len];
+        super::tensor::move_from_end(&mut buffer, start, &mut bytes, |b, out| {
+            out.copy_from_slice(b)
+        });
         buffer.truncate(start);
-        buffer.shrink_to_fit();
         let tensor = RawTensor::view(dtype, shape, Arc::new(bytes), 0)
             .ok_or_else(|| format!("tensor `{name}` runs past the end of the file"))?;
         tensors.insert(name, tensor);

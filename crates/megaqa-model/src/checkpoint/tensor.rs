@@ -109,6 +109,25 @@ impl RawTensor {
         &self.buffer[self.start..self.start + self.numel() * self.dtype.size()]
     }
 
+    /// The values as f32, consuming the tensor. An f32 tensor that owns its buffer is
+    /// converted a piece at a time from its end, giving its bytes back as it goes
+    /// ([`move_from_end`]): a big matrix is never held twice.
+    pub fn into_f32(self) -> Option<Vec<f32>> {
+        let n = self.numel();
+        if self.dtype != DType::F32 || self.start != 0 || !self.owns_buffer() {
+            return self.to_f32();
+        }
+        let mut bytes = Arc::unwrap_or_clone(self.buffer);
+        bytes.truncate(n * 4);
+        let mut values = vec![0f32; n];
+        move_from_end(&mut bytes, 0, &mut values, |b, out| {
+            for (v, c) in out.iter_mut().zip(b.chunks_exact(4)) {
+                *v = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+            }
+        });
+        Some(values)
+    }
+
     /// The values as f32; `None` for integer and boolean tensors.
     pub fn to_f32(&self) -> Option<Vec<f32>> {
         self.f32_range(0..self.numel())
@@ -156,6 +175,33 @@ impl RawTensor {
     }
 }
 
+/// Moves `source[start..]` into `out` through `decode` (bytes to `out`'s items), 8 MB
+/// at a time from the end, shrinking `source` after each piece: memory beyond its new
+/// length goes back to the system (glibc shrinks a big allocation in place), and
+/// `out`, made with `vec![0; n]`, costs nothing until its pages are written. So the
+/// bytes are never held twice, where a plain copy holds them twice for a moment.
+pub fn move_from_end<T>(
+    source: &mut Vec<u8>,
+    start: usize,
+    out: &mut [T],
+    decode: impl Fn(&[u8], &mut [T]),
+) {
+    const PIECE: usize = 8 << 20;
+    let item = (source.len() - start) / out.len().max(1);
+    let per_piece = (PIECE / item.max(1)).max(1);
+    let mut end = out.len();
+    while end > 0 {
+        let from = end.saturating_sub(per_piece);
+        decode(
+            &source[start + from * item..start + end * item],
+            &mut out[from..end],
+        );
+        source.truncate(start + from * item);
+        source.shrink_to_fit();
+        end = from;
+    }
+}
+
 /// Product of dimensions, `None` on overflow.
 pub fn numel(shape: &[usize]) -> Option<usize> {
     shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
@@ -189,5 +235,21 @@ mod tests {
             .flat_map(|r| t.f32_range(r).unwrap())
             .collect();
         assert_eq!(pieces, whole);
+    }
+
+    /// Moving in pieces from the end gives the values a plain conversion gives,
+    /// across several pieces and a short last one, and leaves the source empty.
+    #[test]
+    fn values_moved_from_the_end_in_pieces_are_the_values() {
+        let n = 5 * (1 << 20) + 3; // 20 MB of f32: three pieces of 8 MB, the last short
+        let values: Vec<f32> = (0..n).map(|i| (i as f32).sin()).collect();
+        let bytes = super::super::safetensors::le_bytes(&values, f32::to_le_bytes);
+        let t = RawTensor::view(DType::F32, vec![n], Arc::new(bytes.clone()), 0).unwrap();
+        assert_eq!(t.into_f32().unwrap(), values);
+        let mut source = [vec![7u8; 11], bytes.clone()].concat();
+        let mut moved = vec![0u8; bytes.len()];
+        move_from_end(&mut source, 11, &mut moved, |b, out| out.copy_from_slice(b));
+        assert_eq!(moved, bytes);
+        assert_eq!(source, vec![7u8; 11]);
     }
 }

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use burn::module::{ModuleMapper, Param};
 use burn::tensor::Tensor;
-use megaqa_model::params::{PathStack, decays};
+use megaqa_model::params::PathStack;
 
 /// Hyper-parameters of the update.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -140,7 +140,9 @@ impl ModuleMapper for AdamWStep<'_> {
             None => (g.clone() * (1.0 - c.beta1), g.square() * (1.0 - c.beta2)),
         };
         // torch: p *= 1 - lr*wd; p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps)
-        let decay = if decays(&name) { c.weight_decay } else { 0.0 };
+        // Matrices decay; biases and LayerNorm scales (the 1-d parameters) do not, as
+        // HF `Trainer` and NeMo group them.
+        let decay = if D >= 2 { c.weight_decay } else { 0.0 };
         let bc1 = 1.0 - c.beta1.powi(t);
         let bc2 = 1.0 - c.beta2.powi(t);
         let denom = v.clone().sqrt() * (1.0 / bc2.sqrt()) + c.eps;
