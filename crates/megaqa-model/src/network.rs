@@ -2,7 +2,7 @@
 //! encoder layers, and the span head `Linear(hidden, 2)`. Read top to bottom, it is
 //! the forward pass of `MegatronBertForQuestionAnswering` / `BertForQuestionAnswering`.
 
-use burn::module::{Module, ModuleMapper, Param};
+use burn::module::{Module, Param};
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax};
 use burn::tensor::module::attention;
@@ -11,7 +11,7 @@ use burn::tensor::{Bool, DType, Device, Distribution, Int, Tensor, TensorData};
 
 use crate::checkpoint::{RawTensor, Weights};
 use crate::config::{Activation, ModelConfig};
-use crate::params::PathStack;
+use crate::params::{ByName, MapByName};
 use crate::profile::{Op, step};
 
 #[derive(Module, Debug)]
@@ -357,7 +357,7 @@ impl QaModel {
         device: &Device,
         dtype: DType,
     ) -> Self {
-        Self::skeleton(cfg, device).map(&mut Fill::new(weights, device, dtype))
+        Self::skeleton(cfg, device).map(&mut ByName::new(Fill::new(weights, device, dtype)))
     }
 
     /// A network of the given shape with random weights (for tests and benchmarks).
@@ -374,7 +374,6 @@ impl QaModel {
 /// `BertPreTrainedModel._init_weights` draws it: N(0, 0.02) for matrices, ones for
 /// LayerNorm scales, zeros for biases.
 struct Fill<'a> {
-    path: PathStack,
     weights: Weights,
     device: &'a Device,
     dtype: DType,
@@ -388,7 +387,6 @@ struct Fill<'a> {
 impl<'a> Fill<'a> {
     fn new(weights: Weights, device: &'a Device, dtype: DType) -> Self {
         Fill {
-            path: PathStack::default(),
             weights,
             device,
             dtype,
@@ -432,10 +430,11 @@ impl<'a> Fill<'a> {
         Tensor::from_data(TensorData::new(values, shape), (self.device, self.dtype))
     }
 
-    fn random<const D: usize>(&self, shape: [usize; D]) -> Tensor<D> {
+    fn random<const D: usize>(&self, name: &str, shape: [usize; D]) -> Tensor<D> {
         let t = if D >= 2 {
             Tensor::random(shape, Distribution::Normal(0.0, 0.02), self.device)
-        } else if self.path.last() == Some("gamma") {
+        } else if name.ends_with(".weight") {
+            // The only 1-d weights are LayerNorm scales.
             Tensor::ones(shape, self.device)
         } else {
             Tensor::zeros(shape, self.device)
@@ -444,20 +443,16 @@ impl<'a> Fill<'a> {
     }
 }
 
-impl ModuleMapper for Fill<'_> {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.path.enter(name);
-    }
-
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.path.exit();
-    }
-
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let (name, transposed) = self.path.canonical();
+impl MapByName for Fill<'_> {
+    fn param<const D: usize>(
+        &mut self,
+        name: String,
+        transposed: bool,
+        param: Param<Tensor<D>>,
+    ) -> Param<Tensor<D>> {
         let tensor = match self.weights.remove(&name) {
             Some(raw) => self.tensor(name, raw, transposed),
-            None => self.random(param.lazy_shape().dims()),
+            None => self.random(&name, param.lazy_shape().dims()),
         };
         Param::from_tensor(tensor)
     }
@@ -496,10 +491,10 @@ impl QaModel {
     /// peaks near the checkpoint's size rather than at the f32 network's.
     pub fn from_weights_int8(cfg: &ModelConfig, weights: Weights, device: &Device) -> Self {
         use crate::fused::int8::Int8Layer;
-        let mut fill = Fill::new(weights, device, DType::F32);
-        fill.int8 = Some(Default::default());
+        let mut fill = ByName::new(Fill::new(weights, device, DType::F32));
+        fill.inner.int8 = Some(Default::default());
         let mut model = Self::skeleton(cfg, device).map(&mut fill);
-        let mut quantized = fill.int8.unwrap_or_default();
+        let mut quantized = fill.inner.int8.unwrap_or_default();
         let mut take = |name: &str| {
             quantized
                 .remove(name)

@@ -2,7 +2,7 @@
 //! `checkpoint::names`), for visitors that need names: export to a checkpoint,
 //! and the optimizer, whose state is saved and resumed by name.
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use std::collections::BTreeMap;
 
 use burn::tensor::{Device, Tensor};
@@ -11,34 +11,72 @@ use crate::checkpoint::{RawTensor, Weights};
 use crate::config::ModelConfig;
 use crate::network::QaModel;
 
-/// The module path of the parameter being visited, as Burn's visitors announce it
-/// (`layers.3.qkv.weight`, `embeddings.ln.gamma`).
-#[derive(Debug, Default, Clone)]
-pub struct PathStack(Vec<String>);
+/// What a visit does with each parameter, given its canonical name and whether the
+/// checkpoint stores it transposed relative to Burn (Linear weights: Burn
+/// `[in, out]`, checkpoints `[out, in]`).
+pub trait VisitByName {
+    fn param<const D: usize>(&mut self, name: String, transposed: bool, param: &Param<Tensor<D>>);
+}
 
-impl PathStack {
-    pub fn enter(&mut self, name: &str) {
-        self.0.push(name.to_string());
-    }
+/// [`VisitByName`] for a mapper: each parameter is replaced by what it returns.
+pub trait MapByName {
+    fn param<const D: usize>(
+        &mut self,
+        name: String,
+        transposed: bool,
+        param: Param<Tensor<D>>,
+    ) -> Param<Tensor<D>>;
+}
 
-    pub fn exit(&mut self) {
-        self.0.pop();
-    }
+/// Burn's module visitor and mapper for a [`VisitByName`] / [`MapByName`]: the one
+/// place where Burn's module paths (`layers.3.qkv.weight`, `embeddings.ln.gamma`)
+/// become canonical names.
+pub struct ByName<V> {
+    path: Vec<String>,
+    pub inner: V,
+}
 
-    /// The innermost name: the parameter's own field (`weight`, `gamma`, ...).
-    pub fn last(&self) -> Option<&str> {
-        self.0.last().map(String::as_str)
-    }
-
-    /// The canonical name of the parameter at this path, and whether its values are
-    /// stored transposed relative to Burn (Linear weights: Burn `[in, out]`,
-    /// checkpoints `[out, in]`).
-    pub fn canonical(&self) -> (String, bool) {
-        canonical(&self.0)
+impl<V> ByName<V> {
+    pub fn new(inner: V) -> Self {
+        ByName {
+            path: Vec::new(),
+            inner,
+        }
     }
 }
 
-/// Canonical name for a Burn module path; see [`PathStack::canonical`].
+impl<V: VisitByName> ModuleVisitor for ByName<V> {
+    fn enter_module(&mut self, name: &str, _: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _: &str, _: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let (name, transposed) = canonical(&self.path);
+        self.inner.param(name, transposed, param);
+    }
+}
+
+impl<V: MapByName> ModuleMapper for ByName<V> {
+    fn enter_module(&mut self, name: &str, _: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _: &str, _: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (name, transposed) = canonical(&self.path);
+        self.inner.param(name, transposed, param)
+    }
+}
+
+/// The canonical name of the parameter at a Burn module path, and whether it is
+/// stored transposed (see [`VisitByName`]).
 pub fn canonical(path: &[String]) -> (String, bool) {
     let joined = path.join(".");
     if let Some(table) = joined
@@ -70,22 +108,12 @@ pub fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 }
 
 struct Exporter {
-    path: PathStack,
     out: Weights,
     error: Option<String>,
 }
 
-impl ModuleVisitor for Exporter {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.path.enter(name);
-    }
-
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.path.exit();
-    }
-
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let (name, transposed) = self.path.canonical();
+impl VisitByName for Exporter {
+    fn param<const D: usize>(&mut self, name: String, transposed: bool, param: &Param<Tensor<D>>) {
         let tensor = param.val();
         let mut shape = tensor.dims().to_vec();
         let values = match tensor.into_data().convert::<f32>().try_into_vec::<f32>() {
@@ -110,35 +138,20 @@ impl ModuleVisitor for Exporter {
 /// checkpoint layout: read off the network itself (its uninitialised skeleton), so
 /// the names and shapes a checkpoint is checked against are the ones loading fills.
 pub fn checkpoint_shapes(cfg: &ModelConfig) -> BTreeMap<String, Vec<usize>> {
-    struct Shapes {
-        path: PathStack,
-        out: BTreeMap<String, Vec<usize>>,
-    }
-    impl ModuleVisitor for Shapes {
-        fn enter_module(&mut self, name: &str, _: &str) {
-            self.path.enter(name);
-        }
-
-        fn exit_module(&mut self, _: &str, _: &str) {
-            self.path.exit();
-        }
-
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let (name, transposed) = self.path.canonical();
-            let mut shape = param.lazy_shape().to_vec();
+    struct Shapes(BTreeMap<String, Vec<usize>>);
+    impl VisitByName for Shapes {
+        fn param<const D: usize>(&mut self, name: String, transposed: bool, p: &Param<Tensor<D>>) {
+            let mut shape = p.lazy_shape().to_vec();
             if transposed {
                 shape.reverse();
             }
-            self.out.insert(name, shape);
+            self.0.insert(name, shape);
         }
     }
-    let mut shapes = Shapes {
-        path: PathStack::default(),
-        out: BTreeMap::new(),
-    };
+    let mut shapes = ByName::new(Shapes(BTreeMap::new()));
     // Nothing is allocated on the device: the skeleton's parameters stay lazy.
     QaModel::skeleton(cfg, &Device::flex()).visit(&mut shapes);
-    shapes.out
+    shapes.inner.0
 }
 
 impl QaModel {
@@ -146,15 +159,14 @@ impl QaModel {
     /// `Checkpoint::to_converted_bytes` writes and `QaModel::from_weights` reads back.
     /// Reads the device synchronously (native only).
     pub fn to_weights(&self) -> Result<Weights, String> {
-        let mut ex = Exporter {
-            path: PathStack::default(),
+        let mut ex = ByName::new(Exporter {
             out: Weights::new(),
             error: None,
-        };
+        });
         self.visit(&mut ex);
-        match ex.error {
+        match ex.inner.error {
             Some(e) => Err(format!("reading parameter {e}")),
-            None => Ok(ex.out),
+            None => Ok(ex.inner.out),
         }
     }
 }

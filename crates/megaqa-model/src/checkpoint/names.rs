@@ -85,41 +85,22 @@ const fn role(canon: &'static str, file: &'static str, role: Role) -> Row {
 
 /// Hugging Face `BertForQuestionAnswering` / `MegatronBertForQuestionAnswering`, after
 /// the optional `bert.` prefix, with `gamma`/`beta` read as `weight`/`bias`.
+#[rustfmt::skip]
 const HF: &[Row] = &[
     row("embeddings.word", "embeddings.word_embeddings.weight"),
-    row(
-        "embeddings.position",
-        "embeddings.position_embeddings.weight",
-    ),
-    row(
-        "embeddings.token_type",
-        "embeddings.token_type_embeddings.weight",
-    ),
-    role(
-        "layers.#.qkv",
-        "encoder.layer.#.attention.self.query",
-        Role::QkvPart(0),
-    ),
-    role(
-        "layers.#.qkv",
-        "encoder.layer.#.attention.self.key",
-        Role::QkvPart(1),
-    ),
-    role(
-        "layers.#.qkv",
-        "encoder.layer.#.attention.self.value",
-        Role::QkvPart(2),
-    ),
-    row(
-        "layers.#.attn_out",
-        "encoder.layer.#.attention.output.dense",
-    ),
+    row("embeddings.position", "embeddings.position_embeddings.weight"),
+    row("embeddings.token_type", "embeddings.token_type_embeddings.weight"),
+    role("layers.#.qkv", "encoder.layer.#.attention.self.query", Role::QkvPart(0)),
+    role("layers.#.qkv", "encoder.layer.#.attention.self.key", Role::QkvPart(1)),
+    role("layers.#.qkv", "encoder.layer.#.attention.self.value", Role::QkvPart(2)),
+    row("layers.#.attn_out", "encoder.layer.#.attention.output.dense"),
     row("layers.#.ffn_in", "encoder.layer.#.intermediate.dense"),
     row("layers.#.ffn_out", "encoder.layer.#.output.dense"),
     row("qa", "qa_outputs"),
 ];
 
 /// HF's LayerNorms of Megatron-BERT (pre-LN).
+#[rustfmt::skip]
 const HF_PRE_LN: &[Row] = &[
     row("layers.#.ln1", "encoder.layer.#.attention.ln"),
     row("layers.#.ln2", "encoder.layer.#.ln"),
@@ -127,6 +108,7 @@ const HF_PRE_LN: &[Row] = &[
 ];
 
 /// HF's LayerNorms of BERT (post-LN).
+#[rustfmt::skip]
 const HF_POST_LN: &[Row] = &[
     row("embeddings.ln", "embeddings.LayerNorm"),
     row("layers.#.ln1", "encoder.layer.#.attention.output.LayerNorm"),
@@ -137,48 +119,18 @@ const HF_POST_LN: &[Row] = &[
 /// read as `bert_model.`), in its newer spelling: older files' `transformer.`, `attention.` and
 /// `classifier.layer0.` are read as `encoder.`, `self_attention.` and
 /// `classifier.mlp.layer0.`.
+#[rustfmt::skip]
 const MEGATRON: &[Row] = &[
-    row(
-        "embeddings.word",
-        "bert_model.language_model.embedding.word_embeddings.weight",
-    ),
-    row(
-        "embeddings.position",
-        "bert_model.language_model.embedding.position_embeddings.weight",
-    ),
-    row(
-        "embeddings.token_type",
-        "bert_model.language_model.embedding.tokentype_embeddings.weight",
-    ),
-    row(
-        "layers.#.ln1",
-        "bert_model.language_model.encoder.layers.#.input_layernorm",
-    ),
-    role(
-        "layers.#.qkv",
-        "bert_model.language_model.encoder.layers.#.self_attention.query_key_value",
-        Role::FusedQkv,
-    ),
-    row(
-        "layers.#.attn_out",
-        "bert_model.language_model.encoder.layers.#.self_attention.dense",
-    ),
-    row(
-        "layers.#.ln2",
-        "bert_model.language_model.encoder.layers.#.post_attention_layernorm",
-    ),
-    row(
-        "layers.#.ffn_in",
-        "bert_model.language_model.encoder.layers.#.mlp.dense_h_to_4h",
-    ),
-    row(
-        "layers.#.ffn_out",
-        "bert_model.language_model.encoder.layers.#.mlp.dense_4h_to_h",
-    ),
-    row(
-        "final_ln",
-        "bert_model.language_model.encoder.final_layernorm",
-    ),
+    row("embeddings.word", "bert_model.language_model.embedding.word_embeddings.weight"),
+    row("embeddings.position", "bert_model.language_model.embedding.position_embeddings.weight"),
+    row("embeddings.token_type", "bert_model.language_model.embedding.tokentype_embeddings.weight"),
+    row("layers.#.ln1", "bert_model.language_model.encoder.layers.#.input_layernorm"),
+    role("layers.#.qkv", "bert_model.language_model.encoder.layers.#.self_attention.query_key_value", Role::FusedQkv),
+    row("layers.#.attn_out", "bert_model.language_model.encoder.layers.#.self_attention.dense"),
+    row("layers.#.ln2", "bert_model.language_model.encoder.layers.#.post_attention_layernorm"),
+    row("layers.#.ffn_in", "bert_model.language_model.encoder.layers.#.mlp.dense_h_to_4h"),
+    row("layers.#.ffn_out", "bert_model.language_model.encoder.layers.#.mlp.dense_4h_to_h"),
+    row("final_ln", "bert_model.language_model.encoder.final_layernorm"),
     row("qa", "classifier.mlp.layer0"),
 ];
 

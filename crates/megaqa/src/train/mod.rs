@@ -29,6 +29,7 @@ pub use data::{LabelledBatch, epoch_order};
 pub use scaling::LossScale;
 
 use crate::engine::make_batch;
+use megaqa_model::params::ByName;
 use optim::{AdamWState, AdamWStep, global_norm, linear_schedule};
 use state::RunState;
 
@@ -279,18 +280,17 @@ impl Trainer {
             }
         }
         let lr = self.lr_at(step);
-        let mut mapper = AdamWStep {
+        let mut mapper = ByName::new(AdamWStep {
             config: self.config.adamw,
             lr,
             grads: &grads,
             state: &mut self.optim,
-            path: Default::default(),
             missing: vec![],
-        };
+        });
         // Cloning shares the tensors; the old ones go once the update has read them.
         let model = self.model.clone();
         let mut model = model.map(&mut mapper);
-        if let Some(name) = mapper.missing.first() {
+        if let Some(name) = mapper.inner.missing.first() {
             return Err(format!("no gradient reached parameter {name}"));
         }
         self.optim.updates += 1;

@@ -10,9 +10,9 @@
 
 use std::collections::BTreeMap;
 
-use burn::module::{ModuleMapper, Param};
+use burn::module::Param;
 use burn::tensor::Tensor;
-use megaqa_model::params::PathStack;
+use megaqa_model::params::MapByName;
 
 /// Hyper-parameters of the update.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -106,21 +106,16 @@ pub struct AdamWStep<'a> {
     /// Gradients by canonical name, flattened f32, already clipped and unscaled.
     pub grads: &'a BTreeMap<String, Tensor<1>>,
     pub state: &'a mut AdamWState,
-    pub path: PathStack,
     pub missing: Vec<String>,
 }
 
-impl ModuleMapper for AdamWStep<'_> {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.path.enter(name);
-    }
-
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.path.exit();
-    }
-
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let (name, _) = self.path.canonical();
+impl MapByName for AdamWStep<'_> {
+    fn param<const D: usize>(
+        &mut self,
+        name: String,
+        _: bool,
+        param: Param<Tensor<D>>,
+    ) -> Param<Tensor<D>> {
         let Some(g) = self.grads.get(&name) else {
             self.missing.push(name);
             return param;

@@ -7,11 +7,11 @@
 
 use std::collections::BTreeMap;
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{DType, Device, Gradients, Int, Tensor, TensorData};
 use megaqa_model::QaModel;
-use megaqa_model::params::PathStack;
+use megaqa_model::params::{ByName, VisitByName};
 
 use super::LabelledBatch;
 
@@ -44,22 +44,12 @@ impl ModuleMapper for Working {
 /// Reads every parameter's gradient, f32 and flattened, into a map by name.
 struct Collect<'a> {
     grads: &'a Gradients,
-    path: PathStack,
     scale: f64,
     out: &'a mut BTreeMap<String, Tensor<1>>,
 }
 
-impl ModuleVisitor for Collect<'_> {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.path.enter(name);
-    }
-
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.path.exit();
-    }
-
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let (name, _) = self.path.canonical();
+impl VisitByName for Collect<'_> {
+    fn param<const D: usize>(&mut self, name: String, _: bool, param: &Param<Tensor<D>>) {
         let Some(g) = param.val().grad(self.grads) else {
             return;
         };
@@ -128,11 +118,10 @@ pub fn forward_backward(
     } else {
         (loss * loss_scale).backward()
     };
-    working.visit(&mut Collect {
+    working.visit(&mut ByName::new(Collect {
         grads: &backward,
-        path: PathStack::default(),
         scale: grad_factor / loss_scale,
         out: grads,
-    });
+    }));
     Ok(loss_value)
 }
