@@ -135,15 +135,21 @@ const MEGATRON: &[Row] = &[
 ];
 
 /// `name` read against `pattern`: the layer number where the pattern has `#`, and
-/// what follows the pattern.
+/// the parameter suffix that follows the pattern (`.weight`, `.bias` or nothing);
+/// `None` when anything else follows.
 fn read<'n>(pattern: &str, name: &'n str) -> Option<(Option<usize>, &'n str)> {
-    let Some((before, after)) = pattern.split_once('#') else {
-        return name.strip_prefix(pattern).map(|rest| (None, rest));
+    let (layer, rest) = match pattern.split_once('#') {
+        None => (None, name.strip_prefix(pattern)?),
+        Some((before, after)) => {
+            let n = name.strip_prefix(before)?;
+            let digits = n.len() - n.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+            (
+                Some(n[..digits].parse().ok()?),
+                n[digits..].strip_prefix(after)?,
+            )
+        }
     };
-    let n = name.strip_prefix(before)?;
-    let digits = n.len() - n.trim_start_matches(|c: char| c.is_ascii_digit()).len();
-    let layer = n[..digits].parse().ok()?;
-    Some((Some(layer), n[digits..].strip_prefix(after)?))
+    matches!(rest, "" | ".weight" | ".bias").then_some((layer, rest))
 }
 
 /// `pattern` with its `#` replaced by `layer`.
@@ -158,12 +164,9 @@ fn spell(pattern: &str, layer: Option<usize>) -> String {
 enum Target {
     /// A canonical tensor as is.
     Canon(String),
-    /// One of HF's separate Q/K/V projections of layer N (0, 1, 2) for `weight`/`bias`.
-    QkvPart {
-        layer: usize,
-        part: usize,
-        param: String,
-    },
+    /// One of HF's separate Q (0), K (1) or V (2) projections: a third of the
+    /// canonical `qkv` tensor named.
+    QkvPart { canon: String, part: usize },
     /// Megatron's fused QKV, to be reordered.
     FusedQkv(String),
     /// Known but unused (pooler, pre-training heads, position-id buffers).
@@ -259,18 +262,11 @@ impl Table {
         }
         self.rows.iter().find_map(|r| {
             let (layer, rest) = read(r.file, &n)?;
-            if !matches!(rest, "" | ".weight" | ".bias") {
-                return None;
-            }
             let canon = spell(r.canon, layer) + rest;
             Some(match r.role {
                 Role::Plain => Target::Canon(canon),
                 Role::FusedQkv => Target::FusedQkv(canon),
-                Role::QkvPart(part) => Target::QkvPart {
-                    layer: layer?,
-                    part,
-                    param: rest.trim_start_matches('.').to_string(),
-                },
+                Role::QkvPart(part) => Target::QkvPart { canon, part },
             })
         })
     }
@@ -283,8 +279,7 @@ impl Table {
             .filter(|r| !matches!(r.role, Role::QkvPart(p) if p != part))
             .find_map(|r| {
                 let (layer, rest) = read(r.canon, canon)?;
-                matches!(rest, "" | ".weight" | ".bias")
-                    .then(|| format!("{}{}{rest}", self.prefix, spell(r.file, layer)))
+                Some(format!("{}{}{rest}", self.prefix, spell(r.file, layer)))
             })
             .unwrap_or_else(|| canon.to_string())
     }
@@ -302,8 +297,8 @@ pub fn canonicalize(
     let shapes = crate::params::checkpoint_shapes(cfg);
     let table = Table::new(naming, cfg, &tensors.keys().collect::<Vec<_>>());
     let mut out = Weights::new();
-    // HF's separate projections, gathered per (layer, param) as [q, k, v].
-    let mut parts: BTreeMap<(usize, String), [Option<NamedTensor>; 3]> = BTreeMap::new();
+    // HF's separate projections, gathered per canonical `qkv` tensor as [q, k, v].
+    let mut parts: BTreeMap<String, [Option<NamedTensor>; 3]> = BTreeMap::new();
     for (name, tensor) in tensors {
         let unexpected = || LoadError::UnexpectedTensor {
             file: file.into(),
@@ -353,17 +348,16 @@ pub fn canonicalize(
                 check(&canon, expected(&canon)?)?;
                 out.insert(canon, reorder_qkv(&tensor, qkv, cfg));
             }
-            Target::QkvPart { layer, part, param } => {
+            Target::QkvPart { canon, part } => {
                 // A third of the fused projection's rows.
-                let mut third = expected(&format!("layers.{layer}.qkv.{param}"))?;
+                let mut third = expected(&canon)?;
                 third[0] /= 3;
                 check("", third)?;
-                parts.entry((layer, param)).or_default()[part] = Some((name.clone(), tensor));
+                parts.entry(canon).or_default()[part] = Some((name.clone(), tensor));
             }
         }
     }
-    for ((layer, param), [q, k, v]) in parts {
-        let canon = format!("layers.{layer}.qkv.{param}");
+    for (canon, [q, k, v]) in parts {
         let mut shape = shapes[&canon].clone();
         let mut values = Vec::with_capacity(shape.iter().product());
         for (part, p) in [q, k, v].into_iter().enumerate() {
@@ -460,13 +454,7 @@ mod tests {
                 );
                 let back = match table.target(&file) {
                     Some(Target::Canon(c) | Target::FusedQkv(c)) => c,
-                    Some(Target::QkvPart {
-                        layer,
-                        part: 0,
-                        param,
-                    }) => {
-                        format!("layers.{layer}.qkv.{param}")
-                    }
+                    Some(Target::QkvPart { canon: c, part: 0 }) => c,
                     _ => panic!("{naming:?}: {file} is not read back"),
                 };
                 assert_eq!(&back, canon, "{naming:?}: {file}");
