@@ -125,12 +125,19 @@ try {
   await page.screenshot({ path: join(args.out, `phone-${args.mode}.png`), fullPage: true });
   await page.setViewportSize({ width: 1280, height: 1000 });
 
-  // A model URL that 404s: one line in the page naming the file and why, and the model
-  // already loaded still answers.
+  // A model URL that 404s, then one too big: one line in the page naming the file and
+  // why, and the model already loaded still answers.
   await page.fill("#model-url", "./models/missing.safetensors");
   await page.click("button:has-text('Load')");
   await page.waitForSelector("[data-testid=error]", { timeout: 60_000 });
   result.bad_url_error = (await page.textContent("[data-testid=error]")).trim();
+  // A model too big for the tab's wasm memory (the test serves only its header):
+  // refused from the header, with the memory it needs, before the rest downloads.
+  await page.fill("#model-url", "./models/too-big.safetensors");
+  await page.click("button:has-text('Load')");
+  await page.waitForSelector("[data-testid=error]:has-text('too-big')", { timeout: 60_000 });
+  result.too_big_error = (await page.textContent("[data-testid=error]")).trim();
+  await page.locator("section[aria-labelledby=ask-h]").screenshot({ path: join(args.out, `big-model-${args.mode}.png`) });
   await page.press("#question", "Enter");
   const n = result.cases.length + 1;
   await page.waitForSelector(`#export:has-text("(${n} question")`, { timeout: 180_000 });

@@ -110,7 +110,13 @@ impl Page {
                 self.model.set(Some(m));
             }
             Event::Ready(r) => self.ready.set(r),
-            Event::Error(e) => self.error.set(e),
+            Event::Error(e) => {
+                // An error ends what the status said was going on ("downloading…").
+                if e.is_some() {
+                    self.status.set(String::new());
+                }
+                self.error.set(e);
+            }
             Event::Stored(list) => self.stored.set(list),
             Event::Documents(summary) => {
                 self.use_docs.set(summary.is_some());

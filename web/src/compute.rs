@@ -101,6 +101,64 @@ pub fn does_not_fit(c: &Compute, tensor: &str, bytes: u64) -> Option<String> {
     })
 }
 
+/// A tab's wasm memory: 65,536 pages of 64 KiB, all that wasm32 can address.
+pub const WASM_MEMORY: u64 = 1 << 32;
+
+/// Judges a model file from its first bytes and its size (where the server said it)
+/// before the rest is read, so that a model too big for the tab is refused with the
+/// memory it needs instead of crashing the tab: `Ok(true)` once judged to fit, or when
+/// it cannot be judged (not a safetensors file: its load says what is wrong),
+/// `Ok(false)` while the header is still to come.
+pub fn judge_head(c: &Compute, head: &[u8], size: Option<u64>) -> Result<bool, String> {
+    let mb = |b: u64| format!("{:.0} MB", b as f64 / 1e6);
+    if let Some(size) = size.filter(|&s| s > WASM_MEMORY) {
+        return Err(format!(
+            "the file is {}, more than the {} that a tab's wasm memory can hold: use a smaller model, or its f16 file (megaqa convert --dtype f16)",
+            mb(size),
+            mb(WASM_MEMORY)
+        ));
+    }
+    let census = match megaqa_model::checkpoint::safetensors::census(head) {
+        Ok(Some(census)) => census,
+        Ok(None) => return Ok(false),
+        Err(_) => return Ok(true),
+    };
+    // The download stays in wasm memory while the network is built. On WebGPU the
+    // network goes to the GPU a tensor at a time; on the CPU it is f32 in wasm memory,
+    // built as the file's tensors are taken (the file shrinks as it grows).
+    let (name, largest) = &census.largest;
+    let f32_bytes = census.values * 4;
+    let on_gpu = c.max_binding.is_some() && does_not_fit(c, name, largest * 4).is_none();
+    let (need, what) = if on_gpu {
+        let need = census.data_bytes + largest * 4;
+        (
+            need,
+            format!("its {} file and one tensor's upload", mb(census.data_bytes)),
+        )
+    } else {
+        let need = census.data_bytes.max(f32_bytes) + largest * 4;
+        let what = format!(
+            "{} of f32 weights on the CPU, read from its {} file",
+            mb(f32_bytes),
+            mb(census.data_bytes)
+        );
+        (need, what)
+    };
+    if need <= WASM_MEMORY {
+        return Ok(true);
+    }
+    let instead = if c.max_binding.is_some() {
+        "use a smaller model"
+    } else {
+        "use a smaller model, or a browser with WebGPU"
+    };
+    Err(format!(
+        "it needs about {} of the tab's memory ({what}), more than the {} that wasm can address: {instead}",
+        mb(need),
+        mb(WASM_MEMORY)
+    ))
+}
+
 /// `navigator.gpu`, in the worker (the engine's home) or a page (the wasm tests).
 fn navigator_gpu() -> Option<wasm_bindgen::JsValue> {
     let navigator = js_sys::Reflect::get(&js_sys::global(), &"navigator".into()).ok()?;

@@ -153,12 +153,20 @@ async fn from_url(url: &str) -> Result<(Opened, Option<store::Writing>), String>
         }
         None => {
             post(&Event::Status(format!("downloading {url}…")));
+            let backend = HOST.with(|h| h.borrow().compute.clone());
+            let mut judged = backend.is_none();
             let mut sent = 0u64;
-            let b = store::fetch_with_progress(url, |n, total| {
+            let b = store::fetch_with_progress(url, |got, total| {
+                if !judged && let Some(c) = &backend {
+                    judged =
+                        compute::judge_head(c, got, total).map_err(|e| format!("{name}: {e}"))?;
+                }
+                let n = got.len() as u64;
                 if n >= sent + PROGRESS_STEP || Some(n) == total {
                     sent = n;
                     post(&Event::Progress(Some((n, total))));
                 }
+                Ok(())
             })
             .await?;
             (b, false, None)
@@ -208,8 +216,14 @@ async fn from_storage(c: &Cached) -> Result<Opened, String> {
 async fn from_files(files: &[web_sys::File]) -> Result<Opened, String> {
     let mut map = BTreeMap::new();
     let mut total = 0u64;
+    let backend = HOST.with(|h| h.borrow().compute.clone());
     for f in files {
         post(&Event::Status(format!("reading {}…", f.name())));
+        if let Some(c) = &backend {
+            let head = store::read_head(f, 1 << 20).await?;
+            compute::judge_head(c, &head, Some(f.size() as u64))
+                .map_err(|e| format!("{}: {e}", f.name()))?;
+        }
         let b = store::read_file(f).await?;
         total += b.len() as u64;
         post(&Event::Progress(Some((total, None))));

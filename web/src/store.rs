@@ -217,10 +217,11 @@ pub async fn delete_in(store: &str, key: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Downloads `url`, calling `progress(received, total)` as bytes arrive.
+/// Downloads `url`, calling `progress(received so far, total)` as bytes arrive; an
+/// error from `progress` stops the download with that error.
 pub async fn fetch_with_progress(
     url: &str,
-    mut progress: impl FnMut(u64, Option<u64>),
+    mut progress: impl FnMut(&[u8], Option<u64>) -> Result<(), String>,
 ) -> Result<Vec<u8>, String> {
     let fetch: js_sys::Function = global("fetch")?.unchecked_into();
     let started = fetch
@@ -247,6 +248,11 @@ pub async fn fetch_with_progress(
         .body()
         .ok_or_else(|| format!("{url}: empty body"))?;
     let reader: web_sys::ReadableStreamDefaultReader = body.get_reader().unchecked_into();
+    // Judged before anything is reserved: a size past wasm's memory must not abort here.
+    if let Err(e) = progress(&[], total) {
+        let _ = reader.cancel();
+        return Err(e);
+    }
     let mut bytes = Vec::with_capacity(total.unwrap_or(0) as usize);
     loop {
         let chunk = JsFuture::from(reader.read())
@@ -265,9 +271,20 @@ pub async fn fetch_with_progress(
         let at = bytes.len();
         bytes.resize(at + part.length() as usize, 0);
         part.copy_to(&mut bytes[at..]);
-        progress(bytes.len() as u64, total);
+        if let Err(e) = progress(&bytes, total) {
+            let _ = reader.cancel();
+            return Err(e);
+        }
     }
     Ok(bytes)
+}
+
+/// The first `n` bytes of a local file (all of it if shorter).
+pub async fn read_head(file: &web_sys::File, n: i32) -> Result<Vec<u8>, String> {
+    let cannot = |e| js_err(&format!("{}: cannot read", file.name()), e);
+    let head = file.slice_with_i32_and_i32(0, n).map_err(cannot)?;
+    let buf = JsFuture::from(head.array_buffer()).await.map_err(cannot)?;
+    Ok(Uint8Array::new(&buf).to_vec())
 }
 
 /// The bytes of a local file.

@@ -157,6 +157,46 @@ mod tests {
         assert!(crate::compute::does_not_fit(&c, "qa.weight", 1024).is_none());
     }
 
+    /// A model is judged from its file's first bytes: one that would not fit in the
+    /// tab's wasm memory is refused with what it needs, before the rest downloads.
+    #[wasm_bindgen_test]
+    fn a_model_too_big_for_the_tabs_memory_is_refused_from_its_header() {
+        use crate::compute::{Compute, judge_head};
+        let head = |values: u64| {
+            let h = format!(
+                r#"{{"w":{{"dtype":"F16","shape":[{values}],"data_offsets":[0,{}]}}}}"#,
+                values * 2
+            );
+            let mut b = (h.len() as u64).to_le_bytes().to_vec();
+            b.extend(h.as_bytes());
+            b
+        };
+        let cpu = Compute::cpu(None);
+        // A 345M-parameter model in f16 fits on the CPU (2.7 GB with its f32 weights).
+        assert_eq!(judge_head(&cpu, &head(345_000_000), None), Ok(true));
+        // The header not all here yet: judged later.
+        let big = head(1_200_000_000);
+        assert_eq!(judge_head(&cpu, &big[..big.len() - 1], None), Ok(false));
+        let why = judge_head(&cpu, &big, None).unwrap_err();
+        assert!(
+            why.starts_with("it needs about 9600 MB of the tab's memory (4800 MB of f32 weights on the CPU, read from its 2400 MB file)")
+                && why.ends_with("more than the 4295 MB that wasm can address: use a smaller model, or a browser with WebGPU"),
+            "{why}"
+        );
+        // On WebGPU the weights go to the GPU: the file and one tensor's upload.
+        let mut gpu = Compute::cpu(None);
+        gpu.max_binding = Some(1 << 31);
+        assert_eq!(judge_head(&gpu, &head(400_000_000), None), Ok(true));
+        // A size the server states past wasm's memory is refused before any byte.
+        let why = judge_head(&cpu, &[], Some(5_000_000_000)).unwrap_err();
+        assert!(why.starts_with("the file is 5000 MB"), "{why}");
+        // Not a safetensors file (a .nemo): its load says what it is.
+        assert_eq!(
+            judge_head(&cpu, &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3], None),
+            Ok(true)
+        );
+    }
+
     /// Documents chosen in the page are indexed in wasm by the same retriever as the CLI.
     #[wasm_bindgen_test]
     fn documents_are_indexed_and_searched_in_the_browser() {

@@ -123,6 +123,13 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
     );
     // The engine is not in the page's wasm (it would hold the page's thread again).
     assert!(page < 1_000_000, "the page's wasm is {page} bytes");
+    // A model too big for a tab's wasm memory, served as its header alone (one tensor of
+    // 1.2 billion f16 values): the page must refuse it from the header.
+    let header = json!({"w": {"dtype": "F16", "shape": [1_200_000_000u64], "data_offsets": [0, 2_400_000_000u64]}}).to_string();
+    let mut too_big = (header.len() as u64).to_le_bytes().to_vec();
+    too_big.extend(header.as_bytes());
+    too_big.resize(too_big.len() + 4096, 0);
+    std::fs::write(dist.join("models/too-big.safetensors"), too_big).unwrap();
     let artefacts = root.join("test-artefacts/browser");
     std::fs::create_dir_all(&artefacts).unwrap();
 
@@ -224,6 +231,14 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
         assert!(
             bad.contains("missing.safetensors") && bad.contains("404") && !bad.contains('\n'),
             "{mode}: {bad}"
+        );
+        // A model too big for the tab: refused from its header with what it needs.
+        let big = r["too_big_error"].as_str().unwrap_or_default();
+        assert!(
+            big.starts_with("too-big.safetensors: it needs about 9600 MB of the tab's memory")
+                && big.contains("4295 MB")
+                && !big.contains('\n'),
+            "{mode}: {big}"
         );
         assert_eq!(r["answered_after_bad_url"], json!(true), "{mode}");
         assert!(artefacts.join(format!("screenshot-{mode}.png")).is_file());

@@ -41,6 +41,66 @@ pub fn read_metadata(path: &std::path::Path) -> Result<BTreeMap<String, String>,
         .map_err(|e| bad(format!("header: {e}")))
 }
 
+/// What a safetensors file holds, from its header alone: enough to judge the memory a
+/// model will take from the first bytes of its download, before the rest arrives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Census {
+    /// Values in all tensors.
+    pub values: u64,
+    /// Bytes of tensor data (the file less its header).
+    pub data_bytes: u64,
+    /// The tensor with the most values, and how many.
+    pub largest: (String, u64),
+}
+
+/// The census of a safetensors file from its first bytes: `Ok(None)` while the header
+/// has not all arrived, an error if they do not start a safetensors file. Sizes are
+/// u64 (wasm32's usize cannot count a file over 4 GB).
+pub fn census(head: &[u8]) -> Result<Option<Census>, String> {
+    let bad = |why: String| format!("not a valid safetensors file: {why}");
+    let Some(len) = head.get(..8) else {
+        return Ok(None);
+    };
+    let len = u64::from_le_bytes(len.try_into().expect("8 bytes"));
+    // safetensors' own limit on the header (100 MB).
+    if len > 100_000_000 {
+        return Err(bad(format!("header of {len} bytes")));
+    }
+    // The JSON header's `{` tells a safetensors file from others (a gzip's length field
+    // can look plausible) before waiting for the length it states.
+    if head.get(8).is_some_and(|&b| b != b'{') {
+        return Err(bad("no JSON header".into()));
+    }
+    let Some(header) = head.get(8..8 + len as usize) else {
+        return Ok(None);
+    };
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        shape: Vec<u64>,
+        data_offsets: [u64; 2],
+    }
+    let mut entries: BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(header).map_err(|e| bad(format!("header: {e}")))?;
+    entries.remove("__metadata__");
+    let mut census = Census {
+        values: 0,
+        data_bytes: 0,
+        largest: (String::new(), 0),
+    };
+    for (name, entry) in entries {
+        let e: Entry =
+            serde_json::from_value(entry).map_err(|e| bad(format!("tensor `{name}`: {e}")))?;
+        let values = e.shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d));
+        let values = values.ok_or_else(|| bad(format!("tensor `{name}`: shape overflows")))?;
+        census.values = census.values.saturating_add(values);
+        census.data_bytes = census.data_bytes.max(e.data_offsets[1]);
+        if values > census.largest.1 {
+            census.largest = (name, values);
+        }
+    }
+    Ok(Some(census))
+}
+
 /// The tensors of a safetensors file, each moved into a buffer of its own: the file's
 /// buffer shrinks from its end as they are taken (`move_from_end`), so reading never
 /// holds a tensor twice, and later each
@@ -121,6 +181,28 @@ pub fn write(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The census is read from the first bytes alone, and waits for the whole header.
+    #[test]
+    fn census_reads_the_header_of_a_download_that_has_only_begun() {
+        let entries: Vec<Entry> = vec![
+            ("small".into(), Dtype::F16, vec![3, 2], vec![0; 12]),
+            ("big".into(), Dtype::F16, vec![5, 4], vec![0; 40]),
+        ];
+        let file = write(&entries, [("k".into(), "v".into())].into()).unwrap();
+        let header_end = 8 + u64::from_le_bytes(file[..8].try_into().unwrap()) as usize;
+        let expected = Census {
+            values: 26,
+            data_bytes: 52,
+            largest: ("big".into(), 20),
+        };
+        assert_eq!(census(&file[..header_end]).unwrap(), Some(expected.clone()));
+        assert_eq!(census(&file).unwrap(), Some(expected));
+        assert_eq!(census(&file[..header_end - 1]).unwrap(), None);
+        assert_eq!(census(&file[..5]).unwrap(), None);
+        let not = census(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03").unwrap_err();
+        assert!(not.starts_with("not a valid safetensors file"), "{not}");
+    }
 
     /// Every tensor read keeps its own buffer (none holds the file's), with the bytes
     /// the file had: what lets loading free each tensor once the network took it.
