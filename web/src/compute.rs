@@ -126,17 +126,19 @@ pub fn judge_head(c: &Compute, head: &[u8], size: Option<u64>) -> Result<bool, S
     // The download stays in wasm memory while the network is built. On WebGPU the
     // network goes to the GPU a tensor at a time; on the CPU it is f32 in wasm memory,
     // built as the file's tensors are taken (the file shrinks as it grows).
+    // Saturating: a crafted header may state any sizes.
     let (name, largest) = &census.largest;
-    let f32_bytes = census.values * 4;
-    let on_gpu = c.max_binding.is_some() && does_not_fit(c, name, largest * 4).is_none();
+    let largest_f32 = largest.saturating_mul(4);
+    let f32_bytes = census.values.saturating_mul(4);
+    let on_gpu = c.max_binding.is_some() && does_not_fit(c, name, largest_f32).is_none();
     let (need, what) = if on_gpu {
-        let need = census.data_bytes + largest * 4;
+        let need = census.data_bytes.saturating_add(largest_f32);
         (
             need,
             format!("its {} file and one tensor's upload", mb(census.data_bytes)),
         )
     } else {
-        let need = census.data_bytes.max(f32_bytes) + largest * 4;
+        let need = census.data_bytes.max(f32_bytes).saturating_add(largest_f32);
         let what = format!(
             "{} of f32 weights on the CPU, read from its {} file",
             mb(f32_bytes),

@@ -183,6 +183,8 @@ mod tests {
                 && why.ends_with("more than the 4295 MB that wasm can address: use a smaller model, or a browser with WebGPU"),
             "{why}"
         );
+        // A crafted header's sizes do not overflow into "fits".
+        assert!(judge_head(&cpu, &head(1 << 62), None).is_err());
         // On WebGPU the weights go to the GPU: the file and one tensor's upload.
         let mut gpu = Compute::cpu(None);
         gpu.max_binding = Some(1 << 31);
