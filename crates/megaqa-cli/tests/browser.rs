@@ -1,5 +1,6 @@
-//! The web app end to end in real headless Chromium: built by trunk, served on
-//! 127.0.0.1, driven by web/e2e/drive.mjs (playwright-core), once on WebGPU
+//! The web app end to end in real headless Chromium: built by trunk (or the build in
+//! MEGAQA_WEB_DIST, which .ci/run makes), served on 127.0.0.1, driven by
+//! web/e2e/drive.mjs (playwright-core), once on WebGPU
 //! (SwiftShader) and once with WebGPU off (the CPU fallback). What the page
 //! highlights must equal what `megaqa ask --json` prints natively for the same model
 //! and input, and the page's session export must pass `megaqa parity --against`.
@@ -109,8 +110,17 @@ fn native_ask(model: &Path, passage: &Path, question: &str) -> Value {
 fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
     let root = root();
     let tmp = tempfile::tempdir().unwrap();
-    let dist = tmp.path().join("dist");
-    build_app(&dist);
+    // `.ci/run` builds the app beside the native build and hands over its dist
+    // (MEGAQA_WEB_DIST); building it again here would only rerun wasm-bindgen and
+    // wasm-opt (~1.5 min).
+    let dist = match std::env::var_os("MEGAQA_WEB_DIST") {
+        Some(built) => std::path::PathBuf::from(built),
+        None => {
+            let dist = tmp.path().join("dist");
+            build_app(&dist);
+            dist
+        }
+    };
     // What every visitor downloads first: the page's wasm (Leptos, no Burn) and the
     // engine worker's. The web profile (opt-level z) and wasm-opt (Trunk.toml's hook)
     // made the one 27.4 MB wasm there was into 10.5 MB. The hook only warns when it
