@@ -248,11 +248,14 @@ pub async fn fetch_with_progress(
         .body()
         .ok_or_else(|| format!("{url}: empty body"))?;
     let reader: web_sys::ReadableStreamDefaultReader = body.get_reader().unchecked_into();
+    // `progress` refusing stops the download too.
+    let mut check = |got: &[u8]| {
+        progress(got, total).inspect_err(|_| {
+            let _ = reader.cancel();
+        })
+    };
     // Judged before anything is reserved: a size past wasm's memory must not abort here.
-    if let Err(e) = progress(&[], total) {
-        let _ = reader.cancel();
-        return Err(e);
-    }
+    check(&[])?;
     let mut bytes = Vec::with_capacity(total.unwrap_or(0) as usize);
     loop {
         let chunk = JsFuture::from(reader.read())
@@ -271,10 +274,7 @@ pub async fn fetch_with_progress(
         let at = bytes.len();
         bytes.resize(at + part.length() as usize, 0);
         part.copy_to(&mut bytes[at..]);
-        if let Err(e) = progress(&bytes, total) {
-            let _ = reader.cancel();
-            return Err(e);
-        }
+        check(&bytes)?;
     }
     Ok(bytes)
 }

@@ -14,6 +14,16 @@ pub struct SafetensorsFile {
     pub metadata: BTreeMap<String, String>,
 }
 
+/// The header's length from a safetensors file's first 8 bytes, within safetensors' own
+/// limit (100 MB).
+fn header_len(first: [u8; 8]) -> Result<u64, String> {
+    let len = u64::from_le_bytes(first);
+    if len > 100_000_000 {
+        return Err(format!("header of {len} bytes"));
+    }
+    Ok(len)
+}
+
 /// The `__metadata__` strings of the safetensors file at `path`, reading its header
 /// only (a training run's step, without reading its weights).
 pub fn read_metadata(path: &std::path::Path) -> Result<BTreeMap<String, String>, String> {
@@ -28,11 +38,7 @@ pub fn read_metadata(path: &std::path::Path) -> Result<BTreeMap<String, String>,
     let mut len = [0u8; 8];
     f.read_exact(&mut len)
         .map_err(|_| bad("shorter than 8 bytes".into()))?;
-    let len = u64::from_le_bytes(len);
-    // safetensors' own limit on the header (100 MB).
-    if len > 100_000_000 {
-        return Err(bad(format!("header of {len} bytes")));
-    }
+    let len = header_len(len).map_err(bad)?;
     let mut header = vec![0; len as usize];
     f.read_exact(&mut header)
         .map_err(|_| bad(format!("shorter than its {len}-byte header")))?;
@@ -61,11 +67,7 @@ pub fn census(head: &[u8]) -> Result<Option<Census>, String> {
     let Some(len) = head.get(..8) else {
         return Ok(None);
     };
-    let len = u64::from_le_bytes(len.try_into().expect("8 bytes"));
-    // safetensors' own limit on the header (100 MB).
-    if len > 100_000_000 {
-        return Err(bad(format!("header of {len} bytes")));
-    }
+    let len = header_len(len.try_into().expect("8 bytes")).map_err(bad)?;
     // The JSON header's `{` tells a safetensors file from others (a gzip's length field
     // can look plausible) before waiting for the length it states.
     if head.get(8).is_some_and(|&b| b != b'{') {
