@@ -16,6 +16,7 @@ CARGO_TARGET_DIR=${MEGAQA_WEB_TARGET_DIR:-$HOME/.cache/megaqa/target-web} trunk 
 echo "Normandy is a region in France. The Normans gave their name to it in the 10th century." >"$WORK/passage.txt"
 echo "[{\"passage_file\": \"$WORK/passage.txt\", \"question\": \"In what country is Normandy located?\"}]" >"$WORK/cases.json"
 for mode in ${MODES:-cpu webgpu}; do
+  : >"$WORK/timeline.$mode"  # seconds, the largest process's RSS and all of them (MB), every 0.5 s
   ( peak1=0; peakall=0
     while true; do
       tot=0; one=0
@@ -25,6 +26,7 @@ for mode in ${MODES:-cpu webgpu}; do
       done
       [ "$one" -gt "$peak1" ] && peak1=$one; [ "$tot" -gt "$peakall" ] && peakall=$tot
       echo "$((peak1 * 1024 / 1000000)) $((peakall * 1024 / 1000000))" >"$WORK/peak.$mode"
+      echo "$(date +%s.%N | cut -c1-14) $((one * 1024 / 1000000)) $((tot * 1024 / 1000000))" >>"$WORK/timeline.$mode"
       sleep 0.5
     done ) & sampler=$!
   node web/e2e/drive.mjs --dist "$WORK/dist" --mode "$mode" --out "$WORK/$mode" --cases "$WORK/cases.json" \

@@ -104,6 +104,19 @@ pub fn does_not_fit(c: &Compute, tensor: &str, bytes: u64) -> Option<String> {
 /// A tab's wasm memory: 65,536 pages of 64 KiB, all that wasm32 can address.
 pub const WASM_MEMORY: u64 = 1 << 32;
 
+/// On the CPU, a model whose weights would take more than this in f32 keeps its 16-bit
+/// matrices as the file has them and widens one at a time while it is multiplied
+/// (`Engine::new_16bit`): the same answers in half the memory, for more time per
+/// question (measured in the README). BERT-large-sized models (1.3 GB in f32) need the
+/// memory; the shipped model (91 MB in f32) answers faster widened once on load.
+pub const KEEP_16BIT_OVER: u64 = 1 << 30;
+
+/// Whether the CPU keeps a model's 16-bit matrices in 16 bits: most of its `values`
+/// are 16-bit and their f32 form is over [`KEEP_16BIT_OVER`].
+pub fn keeps_16bit(values: u64, values_16bit: u64) -> bool {
+    values_16bit.saturating_mul(2) > values && values.saturating_mul(4) > KEEP_16BIT_OVER
+}
+
 /// Judges a model file from its first bytes and its size (where the server said it)
 /// before the rest is read, so that a model too big for the tab is refused with the
 /// memory it needs instead of crashing the tab: `Ok(true)` once judged to fit, or when
@@ -125,7 +138,8 @@ pub fn judge_head(c: &Compute, head: &[u8], size: Option<u64>) -> Result<bool, S
     };
     // The download stays in wasm memory while the network is built. On WebGPU the
     // network goes to the GPU a tensor at a time; on the CPU it is f32 in wasm memory,
-    // built as the file's tensors are taken (the file shrinks as it grows).
+    // built as the file's tensors are taken (the file shrinks as it grows), or the
+    // file's own 16-bit matrices, one of them widened at a time.
     // Saturating: a crafted header may state any sizes.
     let (name, largest) = &census.largest;
     let largest_f32 = largest.saturating_mul(4);
@@ -137,6 +151,13 @@ pub fn judge_head(c: &Compute, head: &[u8], size: Option<u64>) -> Result<bool, S
             need,
             format!("its {} file and one tensor's upload", mb(census.data_bytes)),
         )
+    } else if keeps_16bit(census.values, census.values_16bit) {
+        let need = census.data_bytes.saturating_add(largest_f32);
+        let what = format!(
+            "its {} file's 16-bit weights on the CPU",
+            mb(census.data_bytes)
+        );
+        (need, what)
     } else {
         let need = census.data_bytes.max(f32_bytes).saturating_add(largest_f32);
         let what = format!(

@@ -9,9 +9,11 @@ use std::rc::Rc;
 
 use burn::tensor::DType;
 use megaqa::model::Checkpoint;
+use megaqa::model::checkpoint::DType as RawDType;
 use megaqa::text::best_passage;
 use megaqa::{Answered, Engine, QuestionResult, ResultsFile, Shapes};
 use megaqa_retrieve::Library;
+use sha2::{Digest, Sha256};
 use wasm_bindgen_futures::spawn_local;
 
 use crate::compute::{self, Compute};
@@ -21,6 +23,14 @@ use crate::{post, store};
 
 /// Windows per network call.
 const BATCH: usize = 8;
+/// A download over this size is hashed as it arrives (sha2 in wasm) and written to
+/// browser storage from wasm memory in pieces before the network is built
+/// (`store::put_in_pieces`): SubtleCrypto and a whole-file `Response` would each copy
+/// it out of wasm memory, 1.3 GB more in the tab for a 669 MB model. Below it, those
+/// copies cost less than the time saved: SubtleCrypto hashes the shipped 46 MB model in
+/// 0.05 s (sha2 in wasm: ~0.25 s), and its write overlaps building the network.
+const BIG_DOWNLOAD: u64 = 256 << 20;
+
 /// Progress is posted each time this many more bytes have arrived (and at the end).
 const PROGRESS_STEP: u64 = 1 << 20;
 
@@ -156,10 +166,18 @@ async fn from_url(url: &str) -> Result<(Opened, Option<store::Writing>), String>
             let backend = HOST.with(|h| h.borrow().compute.clone());
             let mut judged = backend.is_none();
             let mut sent = 0u64;
+            let mut hashing: Option<(Sha256, usize)> = None;
             let b = store::fetch_with_progress(url, |got, total| {
                 if !judged && let Some(c) = &backend {
                     judged =
                         compute::judge_head(c, got, total).map_err(|e| format!("{name}: {e}"))?;
+                }
+                if got.is_empty() && total.is_some_and(|t| t > BIG_DOWNLOAD) {
+                    hashing = Some((Sha256::new(), 0));
+                }
+                if let Some((h, hashed)) = &mut hashing {
+                    h.update(&got[*hashed..]);
+                    *hashed = got.len();
                 }
                 let n = got.len() as u64;
                 if n >= sent + PROGRESS_STEP || Some(n) == total {
@@ -169,7 +187,8 @@ async fn from_url(url: &str) -> Result<(Opened, Option<store::Writing>), String>
                 Ok(())
             })
             .await?;
-            (b, false, None)
+            let sha = hashing.map(|(h, _)| format!("{:x}", h.finalize()));
+            (b, false, sha)
         }
     };
     let sha = match kept_sha {
@@ -179,8 +198,18 @@ async fn from_url(url: &str) -> Result<(Opened, Option<store::Writing>), String>
     let len = bytes.len() as u64;
     // A download is handed to browser storage (kept for offline use) before its bytes
     // move into the checkpoint (no second copy); the browser writes it while the engine
-    // is built, and it is dropped again if unreadable.
+    // is built, and it is dropped again if unreadable. A big one is written from wasm
+    // memory in pieces first, so that the tab never holds a copy of all of it.
+    let mut bytes = bytes;
     let writing = if from_cache {
+        None
+    } else if len > BIG_DOWNLOAD {
+        post(&Event::Status("keeping it in browser storage…".into()));
+        let (b, written) = store::put_in_pieces(url, &name, bytes, &sha).await;
+        bytes = b;
+        if let Err(e) = written {
+            post(&Event::Note(e));
+        }
         None
     } else {
         match store::start_put(url, &name, &bytes, &sha).await {
@@ -292,7 +321,20 @@ fn install(origin: String, ckpt: Checkpoint, bytes: u64, sha256: String) -> Opti
         });
     }
     let dtype = if f16 { DType::F16 } else { DType::F32 };
-    let mut engine = match Engine::new(ckpt, device, dtype) {
+    let count = |sixteen: bool| {
+        ckpt.weights
+            .values()
+            .filter(|t| !sixteen || matches!(t.dtype, RawDType::F16 | RawDType::BF16))
+            .map(|t| t.numel() as u64)
+            .sum::<u64>()
+    };
+    let keep_16bit = !on_gpu && compute::keeps_16bit(count(false), count(true));
+    let built = if keep_16bit {
+        Engine::new_16bit(ckpt, device)
+    } else {
+        Engine::new(ckpt, device, dtype)
+    };
+    let mut engine = match built {
         Ok(e) => e,
         Err(e) => {
             post(&Event::Error(Some(e.to_string())));
@@ -319,7 +361,12 @@ fn install(origin: String, ckpt: Checkpoint, bytes: u64, sha256: String) -> Opti
                 "post-LN (BERT)"
             }
         ),
-        compute: if f16 { "f16" } else { "f32" }.into(),
+        compute: match (f16, keep_16bit) {
+            (true, _) => "f16",
+            (false, true) => "f32 (weights kept in 16 bits)",
+            (false, false) => "f32",
+        }
+        .into(),
         note,
     }));
     let engine = Rc::new(engine);

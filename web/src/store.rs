@@ -122,6 +122,15 @@ async fn start_put_in(
     sha: &str,
 ) -> Result<Writing, String> {
     let cache = open_cache(store).await?;
+    let body = Uint8Array::from(bytes);
+    let response =
+        Response::new_with_opt_buffer_source_and_init(Some(&body), &entry(name, sha, bytes)?)
+            .map_err(|e| js_err("response", e))?;
+    Ok(Writing(JsFuture::from(cache.put_with_str(key, &response))))
+}
+
+/// The headers a kept model carries: its name, sha256 and size.
+fn entry(name: &str, sha: &str, bytes: &[u8]) -> Result<ResponseInit, String> {
     let headers = Headers::new().map_err(|e| js_err("headers", e))?;
     for (k, v) in [
         ("x-megaqa-name", name),
@@ -133,10 +142,61 @@ async fn start_put_in(
     }
     let init = ResponseInit::new();
     init.set_headers(&headers);
-    let body = Uint8Array::from(bytes);
-    let response = Response::new_with_opt_buffer_source_and_init(Some(&body), &init)
+    Ok(init)
+}
+
+/// [`put`] for a big model: the browser pulls the bytes from wasm memory 8 MB at a
+/// time (a `ReadableStream` body) instead of taking a copy of all of them, and the
+/// write is waited for, so that the bytes go on to build the network only once it
+/// is done; they come back with how the write ended.
+pub async fn put_in_pieces(
+    key: &str,
+    name: &str,
+    bytes: Vec<u8>,
+    sha: &str,
+) -> (Vec<u8>, Result<(), String>) {
+    use std::rc::Rc;
+    use wasm_bindgen::closure::Closure;
+    const PIECE: usize = 8 << 20;
+    let bytes = Rc::new(bytes);
+    let pull = {
+        let (bytes, mut at) = (bytes.clone(), 0);
+        Closure::<dyn FnMut(JsValue)>::new(move |controller: JsValue| {
+            let end = (at + PIECE).min(bytes.len());
+            let (method, args) = if at < end {
+                ("enqueue", Array::of1(&Uint8Array::from(&bytes[at..end])))
+            } else {
+                ("close", Array::new())
+            };
+            at = end;
+            if let Ok(f) = js_sys::Reflect::get(&controller, &method.into()) {
+                let _ = js_sys::Function::from(f).apply(&controller, &args);
+            }
+        })
+    };
+    let written = async {
+        let cache = open_cache(MODELS).await?;
+        let source = js_sys::Object::new();
+        js_sys::Reflect::set(&source, &"pull".into(), pull.as_ref())
+            .map_err(|e| js_err("stream", e))?;
+        let class: js_sys::Function = global("ReadableStream")?.unchecked_into();
+        let stream = js_sys::Reflect::construct(&class, &Array::of1(&source))
+            .map_err(|e| js_err("stream", e))?;
+        let response = Response::new_with_opt_readable_stream_and_init(
+            Some(&stream.unchecked_into()),
+            &entry(name, sha, &bytes)?,
+        )
         .map_err(|e| js_err("response", e))?;
-    Ok(Writing(JsFuture::from(cache.put_with_str(key, &response))))
+        Writing(JsFuture::from(cache.put_with_str(key, &response)))
+            .done()
+            .await
+    }
+    .await;
+    // The stream is done with (written, or failed): its closure goes, and with it the
+    // only other hold on the bytes.
+    drop(pull);
+    let bytes = Rc::try_unwrap(bytes).unwrap_or_else(|shared| (*shared).clone());
+    (bytes, written)
 }
 
 /// The bytes kept under `key`, if any, with the sha256 [`put`] stored beside them
@@ -161,14 +221,8 @@ pub async fn get_in(store: &str, key: &str) -> Result<Option<(Vec<u8>, Option<St
         .ok()
         .flatten()
         .filter(|s| !s.is_empty());
-    let buf = JsFuture::from(
-        response
-            .array_buffer()
-            .map_err(|e| js_err("reading browser storage", e))?,
-    )
-    .await
-    .map_err(|e| js_err("reading browser storage", e))?;
-    Ok(Some((Uint8Array::new(&buf).to_vec(), sha)))
+    let bytes = read_body(&response, &format!("{key} in browser storage"), |_| Ok(())).await?;
+    Ok(Some((bytes, sha)))
 }
 
 /// Every model kept, with its size and sha256.
@@ -238,42 +292,91 @@ pub async fn fetch_with_progress(
             response.status_text()
         ));
     }
-    let total = response
+    let total = content_length(&response);
+    read_body(&response, url, |got| progress(got, total)).await
+}
+
+fn content_length(response: &Response) -> Option<u64> {
+    response
         .headers()
         .get("content-length")
         .ok()
         .flatten()
-        .and_then(|v| v.parse::<u64>().ok());
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// A response's body into wasm memory a chunk at a time, as it arrives: never a copy of
+/// all of it outside (`array_buffer()` would make one, 669 MB for a 345M model in
+/// f16). `check(received so far)` runs first with nothing and after each chunk; its
+/// error cancels the stream and is returned.
+async fn read_body(
+    response: &Response,
+    what: &str,
+    mut check: impl FnMut(&[u8]) -> Result<(), String>,
+) -> Result<Vec<u8>, String> {
+    use js_sys::{Function, Reflect};
+    /// What a BYOB reader fills at a time.
+    const PIECE: u32 = 1 << 20;
     let body = response
         .body()
-        .ok_or_else(|| format!("{url}: empty body"))?;
-    let reader: web_sys::ReadableStreamDefaultReader = body.get_reader().unchecked_into();
-    // `progress` refusing stops the download too.
+        .ok_or_else(|| format!("{what}: empty body"))?;
+    // A BYOB ("bring your own buffer") reader fills one buffer again and again, handed
+    // back and forth, where the default reader makes a new one per chunk that only the
+    // garbage collector frees: the tab's memory rose by up to 450 MB over the file's
+    // while a 669 MB model downloaded. Bodies that are not byte streams get the default.
+    let options = js_sys::Object::new();
+    let _ = Reflect::set(&options, &"mode".into(), &"byob".into());
+    let byob = Reflect::get(&body, &"getReader".into())
+        .ok()
+        .and_then(|f| Function::from(f).call1(&body, &options).ok());
+    let mut view = byob
+        .as_ref()
+        .map(|_| Uint8Array::new(&js_sys::ArrayBuffer::new(PIECE)));
+    let reader: JsValue = match byob {
+        Some(r) => r,
+        None => body.get_reader().into(),
+    };
+    let call = |method: &str, arg: Option<&JsValue>| {
+        let f = Function::from(Reflect::get(&reader, &method.into())?);
+        match arg {
+            Some(a) => f.call1(&reader, a),
+            None => f.call0(&reader),
+        }
+    };
     let mut check = |got: &[u8]| {
-        progress(got, total).inspect_err(|_| {
-            let _ = reader.cancel();
+        check(got).inspect_err(|_| {
+            let _ = call("cancel", None);
         })
     };
     // Judged before anything is reserved: a size past wasm's memory must not abort here.
     check(&[])?;
-    let mut bytes = Vec::with_capacity(total.unwrap_or(0) as usize);
+    let mut bytes = Vec::with_capacity(content_length(response).unwrap_or(0) as usize);
+    let interrupted = |e| js_err(&format!("{what}: reading interrupted"), e);
     loop {
-        let chunk = JsFuture::from(reader.read())
+        let read = call("read", view.as_ref().map(|v| v.as_ref())).map_err(interrupted)?;
+        let chunk = JsFuture::from(js_sys::Promise::from(read))
             .await
-            .map_err(|e| js_err(&format!("{url}: download interrupted"), e))?;
-        let done = js_sys::Reflect::get(&chunk, &"done".into())
+            .map_err(interrupted)?;
+        let done = Reflect::get(&chunk, &"done".into())
             .map(|d| d.is_truthy())
             .unwrap_or(true);
         if done {
             break;
         }
-        let value =
-            js_sys::Reflect::get(&chunk, &"value".into()).map_err(|e| js_err("download", e))?;
+        let value = Reflect::get(&chunk, &"value".into()).map_err(|e| js_err(what, e))?;
         // Straight from the chunk into the buffer: one copy, not two.
         let part: Uint8Array = value.unchecked_into();
         let at = bytes.len();
         bytes.resize(at + part.length() as usize, 0);
         part.copy_to(&mut bytes[at..]);
+        if view.is_some() {
+            // The buffer comes back (moved) with the chunk: fill it again.
+            view = Some(Uint8Array::new_with_byte_offset_and_length(
+                &part.buffer(),
+                0,
+                PIECE,
+            ));
+        }
         check(&bytes)?;
     }
     Ok(bytes)

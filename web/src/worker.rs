@@ -100,6 +100,29 @@ mod tests {
         assert_eq!(a.prediction.text(), "France");
     }
 
+    /// How the CPU fallback holds a big 16-bit model (weights kept in 16 bits, widened
+    /// one matrix at a time) answers as the same file widened on load, in wasm too.
+    #[wasm_bindgen_test]
+    fn sixteen_bit_weights_kept_on_the_cpu_answer_as_widened_ones() {
+        use megaqa::model::Checkpoint;
+        let f16 = Checkpoint::from_bytes("demo", "demo.safetensors", DEMO.to_vec())
+            .unwrap()
+            .to_converted_bytes(true)
+            .unwrap();
+        let read = || Checkpoint::from_bytes("demo", "demo.f16.safetensors", f16.clone()).unwrap();
+        let device = burn::tensor::Device::flex();
+        let kept = megaqa::Engine::new_16bit(read(), device.clone()).unwrap();
+        let widened = megaqa::Engine::new(read(), device, burn::tensor::DType::F32).unwrap();
+        let passage = include_str!("../../assets/demo/passage.txt");
+        let q = "In what country is Normandy located?";
+        let (a, b) = (
+            kept.ask(q, passage, 8).unwrap(),
+            widened.ask(q, passage, 8).unwrap(),
+        );
+        assert_eq!(a.prediction.text(), "France");
+        assert_eq!(a.logits, b.logits);
+    }
+
     /// What the page's file picker hands over: a `.nemo`, or a Hugging Face set.
     #[wasm_bindgen_test]
     fn nemo_and_hugging_face_files_load_from_bytes_alike() {
@@ -161,25 +184,52 @@ mod tests {
     /// tab's wasm memory is refused with what it needs, before the rest downloads.
     #[wasm_bindgen_test]
     fn a_model_too_big_for_the_tabs_memory_is_refused_from_its_header() {
-        use crate::compute::{Compute, judge_head};
-        let head = |values: u64| {
-            let h = format!(
-                r#"{{"w":{{"dtype":"F16","shape":[{values}],"data_offsets":[0,{}]}}}}"#,
-                values * 2
-            );
+        use crate::compute::{Compute, judge_head, keeps_16bit};
+        // A header of `n` tensors of `values` each, of `dtype` (2 or 4 bytes a value).
+        let heads = |n: u64, values: u64, dtype: &str| {
+            let size = if dtype == "F32" { 4 } else { 2 };
+            let entries: Vec<String> = (0..n)
+                .map(|i| {
+                    let at = i * values * size;
+                    format!(
+                        r#""w{i}":{{"dtype":"{dtype}","shape":[{values}],"data_offsets":[{at},{}]}}"#,
+                        at + values * size
+                    )
+                })
+                .collect();
+            let h = format!("{{{}}}", entries.join(","));
             let mut b = (h.len() as u64).to_le_bytes().to_vec();
             b.extend(h.as_bytes());
             b
         };
+        let head = |values: u64| heads(1, values, "F16");
         let cpu = Compute::cpu(None);
-        // A 345M-parameter model in f16 fits on the CPU (2.7 GB with its f32 weights).
+        // A 345M-parameter model in f16 fits on the CPU.
         assert_eq!(judge_head(&cpu, &head(345_000_000), None), Ok(true));
         // The header not all here yet: judged later.
         let big = head(1_200_000_000);
         assert_eq!(judge_head(&cpu, &big[..big.len() - 1], None), Ok(false));
-        let why = judge_head(&cpu, &big, None).unwrap_err();
+        // Big 16-bit models keep their 16 bits on the CPU (one matrix widened at a
+        // time): 1.2B values in f16 need the 2400 MB file and a 400 MB matrix in f32,
+        // where widening them all on load would need 5200 MB.
+        assert!(keeps_16bit(1_200_000_000, 1_200_000_000));
         assert!(
-            why.starts_with("it needs about 9600 MB of the tab's memory (4800 MB of f32 weights on the CPU, read from its 2400 MB file)")
+            !keeps_16bit(100_000_000, 100_000_000),
+            "small: f32 is faster"
+        );
+        assert!(!keeps_16bit(1_200_000_000, 0), "an f32 file");
+        assert_eq!(
+            judge_head(&cpu, &heads(12, 100_000_000, "F16"), None),
+            Ok(true)
+        );
+        let why = judge_head(&cpu, &heads(20, 100_000_000, "F16"), None).unwrap_err();
+        assert!(
+            why.starts_with("it needs about 4400 MB of the tab's memory (its 4000 MB file's 16-bit weights on the CPU)"),
+            "{why}"
+        );
+        let why = judge_head(&cpu, &heads(12, 100_000_000, "F32"), None).unwrap_err();
+        assert!(
+            why.starts_with("it needs about 5200 MB of the tab's memory (4800 MB of f32 weights on the CPU, read from its 4800 MB file)")
                 && why.ends_with("more than the 4295 MB that wasm can address: use a smaller model, or a browser with WebGPU"),
             "{why}"
         );
@@ -255,5 +305,23 @@ mod tests {
         );
         crate::store::delete(&key).await.unwrap();
         assert!(crate::store::get(&key).await.unwrap().is_none());
+    }
+
+    /// A big model is written from wasm memory in 8 MB pieces (its last one short), and
+    /// its bytes come back to the caller, whole, to build the network from; reading it
+    /// back, a chunk at a time, gives the same bytes.
+    #[wasm_bindgen_test]
+    async fn a_big_model_is_kept_in_pieces_and_read_back_whole() {
+        let bytes: Vec<u8> = (0..(20u32 << 20) + 7).map(|i| (i % 251) as u8).collect();
+        let sha = crate::store::sha256_hex(&bytes).await;
+        let key = crate::store::local_key("big.safetensors", &sha);
+        let (back, written) =
+            crate::store::put_in_pieces(&key, "big.safetensors", bytes.clone(), &sha).await;
+        written.unwrap();
+        assert!(back == bytes, "the bytes handed back changed");
+        let (read, kept_sha) = crate::store::get(&key).await.unwrap().unwrap();
+        assert_eq!(kept_sha.as_deref(), Some(sha.as_str()));
+        assert!(read == bytes, "the bytes read back differ");
+        crate::store::delete(&key).await.unwrap();
     }
 }

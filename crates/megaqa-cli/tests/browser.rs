@@ -133,9 +133,17 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
     );
     // The engine is not in the page's wasm (it would hold the page's thread again).
     assert!(page < 1_000_000, "the page's wasm is {page} bytes");
-    // A model too big for a tab's wasm memory, served as its header alone (one tensor of
-    // 1.2 billion f16 values): the page must refuse it from the header.
-    let header = json!({"w": {"dtype": "F16", "shape": [1_200_000_000u64], "data_offsets": [0, 2_400_000_000u64]}}).to_string();
+    // A model too big for a tab's wasm memory, served as its header alone (20 matrices
+    // of 100 million f16 values: a 4000 MB file, and one matrix widened to f32 at a
+    // time): the page must refuse it from the header.
+    let tensors: serde_json::Map<String, serde_json::Value> = (0..20u64)
+        .map(|i| {
+            let at = i * 200_000_000;
+            let entry = json!({"dtype": "F16", "shape": [10_000u64, 10_000u64], "data_offsets": [at, at + 200_000_000]});
+            (format!("w{i}"), entry)
+        })
+        .collect();
+    let header = serde_json::Value::Object(tensors).to_string();
     let mut too_big = (header.len() as u64).to_le_bytes().to_vec();
     too_big.extend(header.as_bytes());
     too_big.resize(too_big.len() + 4096, 0);
@@ -245,7 +253,7 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
         // A model too big for the tab: refused from its header with what it needs.
         let big = r["too_big_error"].as_str().unwrap_or_default();
         assert!(
-            big.starts_with("too-big.safetensors: it needs about 9600 MB of the tab's memory")
+            big.starts_with("too-big.safetensors: it needs about 4400 MB of the tab's memory")
                 && big.contains("4295 MB")
                 && !big.contains('\n'),
             "{mode}: {big}"

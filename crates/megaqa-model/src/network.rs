@@ -40,7 +40,15 @@ impl Embeddings {
             let values = TensorData::new(q.rows(ids), [batch, seq, q.inputs]);
             return Tensor::from_data(values, &device);
         }
-        self.word.forward(ids)
+        // Kept in 16 bits while the rest computes in f32 (`QaModel::from_weights_16bit`):
+        // only the looked-up rows are widened.
+        let words = self.word.forward(ids);
+        let compute = self.position.weight.val().dtype();
+        if words.dtype() == compute {
+            words
+        } else {
+            words.cast(compute)
+        }
     }
 
     /// How many tokens the word embeddings have a row for.
@@ -232,7 +240,15 @@ impl EncoderLayer {
             }
             None => (x, bias),
         };
-        burn::tensor::module::linear(x, linear.weight.val(), bias)
+        // A weight kept in 16 bits under f32 compute (`QaModel::from_weights_16bit`) is
+        // widened for this product only and dropped after it.
+        let weight = linear.weight.val();
+        let weight = if weight.dtype() == x.dtype() {
+            weight
+        } else {
+            weight.cast(x.dtype())
+        };
+        burn::tensor::module::linear(x, weight, bias)
     }
 
     fn mlp(&self, x: Tensor<3>, cfg: &ModelConfig) -> Tensor<3> {
@@ -360,6 +376,19 @@ impl QaModel {
         Self::skeleton(cfg, device).map(&mut ByName::new(Fill::new(weights, device, dtype)))
     }
 
+    /// [`QaModel::from_weights`] computing in f32, with the encoder's matmul weights and
+    /// the word embeddings (most of the bytes) kept in the checkpoint's 16-bit type
+    /// (f16 or bf16) and widened to f32 one matrix at a time while it is multiplied:
+    /// the same answers as f32 from the same file (widening 16 bits is exact), in
+    /// about half the memory, for a little more time per batch. For a big model on a
+    /// CPU with little memory (the browser's wasm: 4 GB in all). Matrices stored in
+    /// other types are read as f32, as `from_weights` reads them.
+    pub fn from_weights_16bit(cfg: &ModelConfig, weights: Weights, device: &Device) -> Self {
+        let mut fill = Fill::new(weights, device, DType::F32);
+        fill.keep_16bit = true;
+        Self::skeleton(cfg, device).map(&mut ByName::new(fill))
+    }
+
     /// A network of the given shape with random weights (for tests and benchmarks).
     pub fn random(cfg: &ModelConfig, device: &Device, dtype: DType, seed: u64) -> Self {
         device.seed(seed);
@@ -377,6 +406,9 @@ struct Fill<'a> {
     weights: Weights,
     device: &'a Device,
     dtype: DType,
+    /// Set by [`QaModel::from_weights_16bit`]: the matrices `is_int8` names keep a
+    /// 16-bit checkpoint type instead of `dtype`.
+    keep_16bit: bool,
     /// Set for `--precision int8`: the encoder's matmul weights and the word embeddings
     /// are quantised here straight from the checkpoint's rows (by canonical name), and
     /// the network gets an empty f32 matrix in their place.
@@ -390,6 +422,7 @@ impl<'a> Fill<'a> {
             weights,
             device,
             dtype,
+            keep_16bit: false,
             #[cfg(not(target_arch = "wasm32"))]
             int8: None,
         }
@@ -422,12 +455,52 @@ impl<'a> Fill<'a> {
             empty[D - 1] = if transposed { rows } else { cols };
             return Tensor::zeros(empty, self.device);
         }
+        if self.keep_16bit && crate::checkpoint::int8::is_int8(&name, &shape) {
+            let dtype = match raw.dtype {
+                crate::checkpoint::DType::F16 => Some(DType::F16),
+                crate::checkpoint::DType::BF16 => Some(DType::BF16),
+                _ => None,
+            };
+            if let Some(dtype) = dtype {
+                return self.tensor_16bit(raw, shape, transposed, dtype);
+            }
+        }
         let mut values = raw.into_f32().unwrap_or_default();
         if let (true, [rows, cols]) = (transposed, shape.as_slice()) {
             values = crate::params::transpose(&values, *rows, *cols);
             shape.swap(0, 1);
         }
         Tensor::from_data(TensorData::new(values, shape), (self.device, self.dtype))
+    }
+
+    /// A 16-bit checkpoint matrix as a tensor of the same type, in Burn's layout: its
+    /// bytes are moved (a Linear's transposed), never widened, and held once (with a
+    /// Linear's second copy while it is transposed): the word embeddings are the first
+    /// tensor filled, while all the rest of the checkpoint is still held.
+    fn tensor_16bit<const D: usize>(
+        &self,
+        raw: RawTensor,
+        mut shape: [usize; D],
+        transposed: bool,
+        dtype: DType,
+    ) -> Tensor<D> {
+        let bytes = raw.into_bytes();
+        let bytes = match (transposed, shape.as_slice()) {
+            (true, &[rows, cols]) => {
+                let mut t = vec![0u8; bytes.len()];
+                for r in 0..rows {
+                    for c in 0..cols {
+                        let (from, to) = (2 * (r * cols + c), 2 * (c * rows + r));
+                        t[to..to + 2].copy_from_slice(&bytes[from..from + 2]);
+                    }
+                }
+                shape.swap(0, 1);
+                t
+            }
+            _ => bytes,
+        };
+        let data = TensorData::from_bytes_vec(bytes, shape, dtype);
+        Tensor::from_data(data, (self.device, dtype))
     }
 
     fn random<const D: usize>(&self, name: &str, shape: [usize; D]) -> Tensor<D> {

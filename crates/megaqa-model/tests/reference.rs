@@ -141,3 +141,38 @@ fn f16_runs_where_the_device_supports_it() {
         assert!(d < 1e-2, "{kind} f16: max |d| {d}");
     }
 }
+
+/// A 16-bit file's big matrices kept in 16 bits under f32 compute (how the browser's CPU
+/// fallback holds a big model) give the logits of the same file widened to f32 when
+/// loaded: widening 16 bits is exact, so only the memory changes.
+#[test]
+fn sixteen_bit_weights_kept_under_f32_compute_give_the_f32_logits() {
+    let dev = Device::flex();
+    let exp = Expected::load();
+    for name in ["megatron-tiny", "bert-tiny"] {
+        let bytes = Checkpoint::open(fixture(name))
+            .unwrap()
+            .to_converted_bytes(true)
+            .unwrap();
+        let read = || Checkpoint::from_bytes(name, "model.safetensors", bytes.clone()).unwrap();
+        let (a, b) = (read(), read());
+        let widened = QaModel::from_weights(&a.config, a.weights, &dev, DType::F32);
+        let kept = QaModel::from_weights_16bit(&b.config, b.weights, &dev);
+        let dtype = |t: burn::tensor::Tensor<2>| t.dtype();
+        assert_eq!(dtype(kept.layers[0].qkv.weight.val()), DType::F16);
+        assert_eq!(dtype(kept.layers[0].ffn_out.weight.val()), DType::F16);
+        assert_eq!(dtype(kept.embeddings.word.weight.val()), DType::F16);
+        assert_eq!(dtype(kept.embeddings.position.weight.val()), DType::F32);
+        assert_eq!(dtype(kept.qa.weight.val()), DType::F32);
+        for input in ["input_a", "input_b"] {
+            let batch = exp.batch(input);
+            let (x, y) = (
+                widened.run(&batch, &dev).unwrap(),
+                kept.run(&batch, &dev).unwrap(),
+            );
+            let d = max_diff(&x.start, &y.start).max(max_diff(&x.end, &y.end));
+            eprintln!("{name} on {input}: 16-bit kept vs widened, max |d logit| {d:.1e}");
+            assert!(d < 1e-6, "{name} on {input}: max |d logit| {d}");
+        }
+    }
+}

@@ -53,6 +53,8 @@ pub fn read_metadata(path: &std::path::Path) -> Result<BTreeMap<String, String>,
 pub struct Census {
     /// Values in all tensors.
     pub values: u64,
+    /// Values in f16 and bf16 tensors.
+    pub values_16bit: u64,
     /// Bytes of tensor data (the file less its header).
     pub data_bytes: u64,
     /// The tensor with the most values, and how many.
@@ -78,6 +80,7 @@ pub fn census(head: &[u8]) -> Result<Option<Census>, String> {
     };
     #[derive(serde::Deserialize)]
     struct Entry {
+        dtype: String,
         shape: Vec<u64>,
         data_offsets: [u64; 2],
     }
@@ -86,6 +89,7 @@ pub fn census(head: &[u8]) -> Result<Option<Census>, String> {
     entries.remove("__metadata__");
     let mut census = Census {
         values: 0,
+        values_16bit: 0,
         data_bytes: 0,
         largest: (String::new(), 0),
     };
@@ -95,6 +99,9 @@ pub fn census(head: &[u8]) -> Result<Option<Census>, String> {
         let values = e.shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d));
         let values = values.ok_or_else(|| bad(format!("tensor `{name}`: shape overflows")))?;
         census.values = census.values.saturating_add(values);
+        if matches!(e.dtype.as_str(), "F16" | "BF16") {
+            census.values_16bit = census.values_16bit.saturating_add(values);
+        }
         census.data_bytes = census.data_bytes.max(e.data_offsets[1]);
         if values > census.largest.1 {
             census.largest = (name, values);
@@ -190,12 +197,14 @@ mod tests {
         let entries: Vec<Entry> = vec![
             ("small".into(), Dtype::F16, vec![3, 2], vec![0; 12]),
             ("big".into(), Dtype::F16, vec![5, 4], vec![0; 40]),
+            ("wide".into(), Dtype::F32, vec![2], vec![0; 8]),
         ];
         let file = write(&entries, [("k".into(), "v".into())].into()).unwrap();
         let header_end = 8 + u64::from_le_bytes(file[..8].try_into().unwrap()) as usize;
         let expected = Census {
-            values: 26,
-            data_bytes: 52,
+            values: 28,
+            values_16bit: 26,
+            data_bytes: 60,
             largest: ("big".into(), 20),
         };
         assert_eq!(census(&file[..header_end]).unwrap(), Some(expected.clone()));

@@ -109,6 +109,17 @@ impl RawTensor {
         &self.buffer[self.start..self.start + self.numel() * self.dtype.size()]
     }
 
+    /// The tensor's bytes, consuming it: its own buffer, without a copy, when it has one.
+    pub fn into_bytes(self) -> Vec<u8> {
+        let len = self.numel() * self.dtype.size();
+        if self.start != 0 || !self.owns_buffer() {
+            return self.bytes().to_vec();
+        }
+        let mut bytes = Arc::unwrap_or_clone(self.buffer);
+        bytes.truncate(len);
+        bytes
+    }
+
     /// The values as f32, consuming the tensor. An f32 tensor that owns its buffer is
     /// converted a piece at a time from its end, giving its bytes back as it goes
     /// ([`move_from_end`]): a big matrix is never held twice.
