@@ -201,14 +201,16 @@ async fn from_url(url: &str) -> Result<(Opened, Option<store::Writing>), String>
     // is built, and it is dropped again if unreadable. A big one is written from wasm
     // memory in pieces first, so that the tab never holds a copy of all of it.
     let mut bytes = bytes;
+    let mut stored_whole = false;
     let writing = if from_cache {
         None
     } else if len > BIG_DOWNLOAD {
         post(&Event::Status("keeping it in browser storage…".into()));
         let (b, written) = store::put_in_pieces(url, &name, bytes, &sha).await;
         bytes = b;
-        if let Err(e) = written {
-            post(&Event::Note(e));
+        match written {
+            Ok(()) => stored_whole = true,
+            Err(e) => post(&Event::Note(e)),
         }
         None
     } else {
@@ -225,6 +227,8 @@ async fn from_url(url: &str) -> Result<(Opened, Option<store::Writing>), String>
         Err(e) => {
             if let Some(w) = writing {
                 let _ = w.done().await;
+                let _ = store::delete(url).await;
+            } else if stored_whole {
                 let _ = store::delete(url).await;
             }
             Err(e.to_string())
