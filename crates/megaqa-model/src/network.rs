@@ -248,6 +248,11 @@ impl EncoderLayer {
         } else {
             weight.cast(x.dtype())
         };
+        #[cfg(not(target_arch = "wasm32"))]
+        let x = match crate::fused::linear(x, weight.clone(), bias.clone()) {
+            Ok(y) => return y,
+            Err(x) => x,
+        };
         burn::tensor::module::linear(x, weight, bias)
     }
 

@@ -2,19 +2,25 @@
 //! channel (symmetric, [-127, 127]), activations per row (token) at run time, i32
 //! accumulation, and the two scales and the bias applied once per output.
 //!
-//! With AVX2 the inner product runs 32 pairs per instruction: `vpmaddubsw` multiplies
-//! unsigned by signed bytes, so each activation's sign is moved onto the weight
-//! (`vpsignb`) and its magnitude used unsigned: |x| * sign(w, x) = x * w exactly, and two
-//! products of at most 127 * 127 cannot saturate the i16 pair sum. Elsewhere a portable
-//! loop gives the same integers.
+//! The inner products run on the best of three kernels the CPU has, all giving the same
+//! integers:
+//! - AVX-512 VNNI (`vpdpbusd`, 64 products summed into i32 per instruction, no
+//!   saturation): it multiplies unsigned by signed bytes, so the activations are offset
+//!   by 128 into u8 and each output takes back 128 x the sum of its weights
+//!   (`QuantizedMatrix::sums`);
+//! - AVX2: `vpmaddubsw` multiplies unsigned by signed bytes 32 at a time, so each
+//!   activation's sign is moved onto the weight (`vpsignb`) and its magnitude used
+//!   unsigned: |x| * sign(w, x) = x * w exactly, and two products of at most 127 * 127
+//!   cannot saturate the i16 pair sum;
+//! - a portable loop.
 
 use burn::tensor::Tensor;
 use rayon::prelude::*;
 
 use crate::checkpoint::int8::quantize_row;
 
-/// Rows are padded with zeros to a multiple of this, the AVX2 step.
-const STEP: usize = 32;
+/// Rows are padded with zeros to a multiple of this, the AVX-512 step.
+const STEP: usize = 64;
 
 /// A weight matrix `[out, in]` in int8, one scale per output.
 #[derive(Clone, Debug)]
@@ -24,6 +30,8 @@ pub struct QuantizedMatrix {
     /// `outputs` rows of `padded(inputs)` values.
     values: Vec<i8>,
     scales: Vec<f32>,
+    /// Each output's sum of its int8 weights: the VNNI kernel's offset correction.
+    sums: Vec<i32>,
 }
 
 fn padded(n: usize) -> usize {
@@ -49,11 +57,16 @@ impl QuantizedMatrix {
             .enumerate()
             .map(|(o, out)| quantize_row(&row(o), &mut out[..inputs]))
             .collect();
+        let sums = values
+            .chunks_exact(k)
+            .map(|w| w.iter().map(|&v| i32::from(v)).sum())
+            .collect();
         Self {
             outputs,
             inputs,
             values,
             scales,
+            sums,
         }
     }
 
@@ -73,9 +86,9 @@ impl QuantizedMatrix {
         out
     }
 
-    /// Bytes held: the int8 values and the f32 scales.
+    /// Bytes held: the int8 values, the f32 scales and the i32 sums.
     pub fn bytes(&self) -> usize {
-        self.values.len() + 4 * self.scales.len()
+        self.values.len() + 4 * self.scales.len() + 4 * self.sums.len()
     }
 
     /// `x W + bias` for `x` of `rows x inputs` (row-major): the activations are
@@ -90,9 +103,10 @@ impl QuantizedMatrix {
             .map(|(q, row)| quantize_row(row, &mut q[..self.inputs]))
             .collect();
         let mut out = vec![0.0f32; rows * n];
+        let kernel = Kernel::detect();
         // Each job takes a block of rows (in L2 while it runs) against a panel of
-        // outputs, 4 at a time (their weights in L1) against 2 rows at a time.
-        let row_block = (131_072 / k).clamp(2, 128) & !1;
+        // outputs, 4 at a time (their weights in L1) against 4 rows at a time.
+        let row_block = (131_072 / k).clamp(4, 128) & !3;
         let panel = ((65_536 / k).clamp(4, 256) & !3).min(n.next_multiple_of(4));
         let (row_blocks, panels) = (rows.div_ceil(row_block), n.div_ceil(panel));
         let dst = super::Shared(out.as_mut_ptr());
@@ -100,15 +114,16 @@ impl QuantizedMatrix {
             let (rb, pn) = (job / panels, job % panels);
             let (r_end, o_end) = (((rb + 1) * row_block).min(rows), ((pn + 1) * panel).min(n));
             for o in (pn * panel..o_end).step_by(4) {
-                // Past the last output, repeat it: computed, never written.
+                // Past the last output or row, repeat it: computed, never written.
                 let cols = [o, o + 1, o + 2, o + 3].map(|c| c.min(n - 1));
                 let w = cols.map(|c| &self.values[c * k..(c + 1) * k]);
-                for r in (rb * row_block..r_end).step_by(2) {
-                    let rs = [r, (r + 1).min(rows - 1)];
+                let sums = cols.map(|c| self.sums[c]);
+                for r in (rb * row_block..r_end).step_by(4) {
+                    let rs = [r, r + 1, r + 2, r + 3].map(|r| r.min(rows - 1));
                     let x = rs.map(|r| &xq[r * k..(r + 1) * k]);
-                    let d = dot_2x4(x, w);
+                    let d = kernel.dot_4x4(x, w, sums);
                     for (i, &row) in rs.iter().enumerate() {
-                        if i > 0 && row == rs[0] {
+                        if row != r + i {
                             continue;
                         }
                         for (j, &col) in cols.iter().enumerate() {
@@ -170,17 +185,79 @@ pub fn linear(
     Ok(super::from_flex(out, [batch, seq, w.outputs]))
 }
 
-/// The eight inner products of two activation rows with four weight rows, row-major.
-fn dot_2x4(x: [&[i8]; 2], w: [&[i8]; 4]) -> [i32; 8] {
+/// Which inner-product kernel runs: the best the CPU has.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kernel {
+    Portable,
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 was just detected; the rows have the same length, a multiple of 32.
-        return unsafe { avx2::dot_2x4(x, w) };
-    }
-    portable_dot_2x4(x, w)
+    Avx2,
+    #[cfg(target_arch = "x86_64")]
+    Avx512Vnni,
 }
 
-fn portable_dot_2x4(x: [&[i8]; 2], w: [&[i8]; 4]) -> [i32; 8] {
+impl Kernel {
+    fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx512f")
+                && std::is_x86_feature_detected!("avx512bw")
+                && std::is_x86_feature_detected!("avx512vnni")
+            {
+                return Self::Avx512Vnni;
+            }
+            if std::is_x86_feature_detected!("avx2") {
+                return Self::Avx2;
+            }
+        }
+        Self::Portable
+    }
+
+    /// Every kernel this CPU can run (for tests that hold them to the portable one).
+    #[cfg(test)]
+    fn available() -> Vec<Self> {
+        let mut all = vec![Self::Portable];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx2") {
+                all.push(Self::Avx2);
+            }
+            if Self::detect() == Self::Avx512Vnni {
+                all.push(Self::Avx512Vnni);
+            }
+        }
+        all
+    }
+
+    /// The sixteen inner products of four activation rows with four weight rows,
+    /// row-major; `sums` are the weight rows' sums. Rows have one length, a multiple of
+    /// [`STEP`], and each kernel only runs where `detect` found its instructions.
+    fn dot_4x4(self, x: [&[i8]; 4], w: [&[i8]; 4], sums: [i32; 4]) -> [i32; 16] {
+        match self {
+            Self::Portable => portable_dot_4x4(x, w),
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx2 => {
+                // SAFETY: AVX2 was detected; the rows' length is a multiple of 32.
+                let (a, b) = unsafe {
+                    (
+                        avx2::dot_2x4([x[0], x[1]], w),
+                        avx2::dot_2x4([x[2], x[3]], w),
+                    )
+                };
+                std::array::from_fn(|i| if i < 8 { a[i] } else { b[i - 8] })
+            }
+            #[cfg(target_arch = "x86_64")]
+            Self::Avx512Vnni => {
+                // SAFETY: AVX-512 F, BW and VNNI were detected; the rows' length is a
+                // multiple of 64.
+                let d = unsafe { avx512::dot_4x4_offset(x, w) };
+                // The activations went in as x + 128.
+                std::array::from_fn(|i| d[i] - 128 * sums[i % 4])
+            }
+        }
+    }
+}
+
+fn portable_dot_4x4(x: [&[i8]; 4], w: [&[i8]; 4]) -> [i32; 16] {
     let dot = |a: &[i8], b: &[i8]| -> i32 {
         a.iter()
             .zip(b)
@@ -215,6 +292,52 @@ mod avx2 {
             unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), v) };
             lanes.iter().sum()
         })
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    /// The sixteen inner products of `x + 128` (as unsigned bytes) with `w`, row-major
+    /// over (row of `x`, row of `w`).
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub unsafe fn dot_4x4_offset(x: [&[i8]; 4], w: [&[i8]; 4]) -> [i32; 16] {
+        let offset = _mm512_set1_epi8(-128);
+        let mut acc = [_mm512_setzero_si512(); 16];
+        let load = |s: &[i8], i: usize| unsafe { _mm512_loadu_si512(s.as_ptr().add(i).cast()) };
+        for i in (0..x[0].len()).step_by(64) {
+            // x ^ 0x80 is x + 128 read as unsigned.
+            let a = x.map(|r| _mm512_xor_si512(load(r, i), offset));
+            for j in 0..4 {
+                let b = load(w[j], i);
+                for r in 0..4 {
+                    acc[r * 4 + j] = _mm512_dpbusd_epi32(acc[r * 4 + j], a[r], b);
+                }
+            }
+        }
+        // Sixteen horizontal sums at once: pairs of accumulators are interleaved and
+        // added (32-bit, then 64-bit halves), leaving each 128-bit lane of `u[g]` with
+        // accumulators 4g..4g+3's partial sums over that lane; two rounds of swapping
+        // lanes between vectors and adding finish them, in order.
+        let pair32 =
+            |a, b| _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b));
+        let pair64 =
+            |a, b| _mm512_add_epi32(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b));
+        let lanes = |a, b| {
+            _mm512_add_epi32(
+                _mm512_shuffle_i32x4::<0x88>(a, b),
+                _mm512_shuffle_i32x4::<0xDD>(a, b),
+            )
+        };
+        let u: [__m512i; 4] = std::array::from_fn(|g| {
+            let a = &acc[g * 4..g * 4 + 4];
+            pair64(pair32(a[0], a[1]), pair32(a[2], a[3]))
+        });
+        let total = lanes(lanes(u[0], u[1]), lanes(u[2], u[3]));
+        let mut out = [0i32; 16];
+        unsafe { _mm512_storeu_si512(out.as_mut_ptr().cast(), total) };
+        out
     }
 }
 
@@ -297,20 +420,44 @@ mod tests {
             a.iter().map(|&v| i32::from(v).pow(2)).sum(),
             b.iter().map(|&v| i32::from(v).pow(2)).sum(),
         );
-        assert_eq!(
-            dot_2x4([&a, &b], [&b, &a, &a, &b]),
-            [want, aa, aa, want, bb, want, want, bb]
-        );
-        // Whichever kernel ran, the portable loop agrees on rows of every sign.
-        let rows: Vec<Vec<i8>> = (0..6)
+        let sum = |v: &[i8]| v.iter().map(|&x| i32::from(x)).sum::<i32>();
+        let (sa, sb) = (sum(&a), sum(&b));
+        for kernel in Kernel::available() {
+            assert_eq!(
+                kernel.dot_4x4([&a, &b, &a, &a], [&b, &a, &a, &b], [sb, sa, sa, sb]),
+                [
+                    want, aa, aa, want, bb, want, want, bb, want, aa, aa, want, want, aa, aa, want
+                ],
+                "{kernel:?}"
+            );
+        }
+        // Every kernel this CPU has gives the portable loop's integers on rows of every
+        // sign, over several steps, with the extremes quantisation gives (+-127) side by
+        // side: the AVX2 pair sum's worst case.
+        let rows: Vec<Vec<i8>> = (0..8)
             .map(|s| {
-                (0..96)
-                    .map(|i| ((i * 53 + s * 101) % 255 - 127) as i8)
+                (0..192)
+                    .map(|i| match (i + s) % 17 {
+                        0 => -127,
+                        1 => 127,
+                        _ => ((i * 53 + s * 101) % 255 - 127) as i8,
+                    })
                     .collect()
             })
             .collect();
-        let x = [rows[0].as_slice(), &rows[1]];
-        let w = [rows[2].as_slice(), &rows[3], &rows[4], &rows[5]];
-        assert_eq!(dot_2x4(x, w), portable_dot_2x4(x, w));
+        let x = [rows[0].as_slice(), &rows[1], &rows[2], &rows[3]];
+        let w = [rows[4].as_slice(), &rows[5], &rows[6], &rows[7]];
+        let sums = [4, 5, 6, 7].map(|i| sum(&rows[i]));
+        let want = portable_dot_4x4(x, w);
+        for kernel in Kernel::available() {
+            assert_eq!(kernel.dot_4x4(x, w, sums), want, "{kernel:?}");
+        }
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            assert!(
+                Kernel::available().len() > 1,
+                "this CPU's fast kernel was not tested"
+            );
+        }
     }
 }
