@@ -1,18 +1,20 @@
-//! int8 x int8 -> i32 matrix multiply for Linear layers: weights quantised per output
-//! channel (symmetric, [-127, 127]), activations per row (token) at run time, i32
-//! accumulation, and the two scales and the bias applied once per output.
+//! Matrix multiply for Linear layers with int8 weights: weights quantised per output
+//! channel (symmetric, [-127, 127]), activations per row (token) at run time to 12 bits
+//! (symmetric, [-2047, 2047]) held in i16, i32 accumulation, and the two scales and the
+//! bias applied once per output.
+//!
+//! Why 12-bit activations: with 8-bit ones the shipped model gave f32's answer for 617
+//! of the 626 two-article questions, short of the 99% (620) the int8 issue asks; 12 bits
+//! gave 622, as many as exact f32 activations did (621) (2026-11-29), so the weights'
+//! rounding is what is left. The weights stay int8 (a quarter of f32's bytes), and on
+//! the CPUs with VNNI the 16-bit products cost no more instructions than 8-bit ones
+//! needed with AVX2.
 //!
 //! The inner products run on the best of three kernels the CPU has, all giving the same
-//! integers:
-//! - AVX-512 VNNI (`vpdpbusd`, 64 products summed into i32 per instruction, no
-//!   saturation): it multiplies unsigned by signed bytes, so the activations are offset
-//!   by 128 into u8 and each output takes back 128 x the sum of its weights
-//!   (`QuantizedMatrix::sums`);
-//! - AVX2: `vpmaddubsw` multiplies unsigned by signed bytes 32 at a time, so each
-//!   activation's sign is moved onto the weight (`vpsignb`) and its magnitude used
-//!   unsigned: |x| * sign(w, x) = x * w exactly, and two products of at most 127 * 127
-//!   cannot saturate the i16 pair sum;
-//! - a portable loop.
+//! integers: AVX-512 VNNI (`vpdpwssd`: 32 products of i16 pairs summed into i32 per
+//! instruction), AVX2 (`vpmaddwd`, 16 at a time), or a portable loop. Weights are
+//! widened from int8 as they are loaded. A product is at most 2047 x 127 and K is cut
+//! into pieces of [`CHUNK`], so no i32 sum can overflow; the pieces add up in i64.
 
 use burn::tensor::Tensor;
 use rayon::prelude::*;
@@ -20,7 +22,13 @@ use rayon::prelude::*;
 use crate::checkpoint::int8::quantize_row;
 
 /// Rows are padded with zeros to a multiple of this, the AVX-512 step.
-const STEP: usize = 64;
+const STEP: usize = 32;
+
+/// The largest activation magnitude: 12 bits.
+const ACT_MAX: f32 = 2047.0;
+
+/// Inputs summed in i32 before moving to i64: 8192 x 2047 x 127 < 2^31.
+const CHUNK: usize = 8192;
 
 /// A weight matrix `[out, in]` in int8, one scale per output.
 #[derive(Clone, Debug)]
@@ -30,8 +38,6 @@ pub struct QuantizedMatrix {
     /// `outputs` rows of `padded(inputs)` values.
     values: Vec<i8>,
     scales: Vec<f32>,
-    /// Each output's sum of its int8 weights: the VNNI kernel's offset correction.
-    sums: Vec<i32>,
 }
 
 fn padded(n: usize) -> usize {
@@ -57,16 +63,11 @@ impl QuantizedMatrix {
             .enumerate()
             .map(|(o, out)| quantize_row(&row(o), &mut out[..inputs]))
             .collect();
-        let sums = values
-            .chunks_exact(k)
-            .map(|w| w.iter().map(|&v| i32::from(v)).sum())
-            .collect();
         Self {
             outputs,
             inputs,
             values,
             scales,
-            sums,
         }
     }
 
@@ -86,21 +87,21 @@ impl QuantizedMatrix {
         out
     }
 
-    /// Bytes held: the int8 values, the f32 scales and the i32 sums.
+    /// Bytes held: the int8 values and the f32 scales.
     pub fn bytes(&self) -> usize {
-        self.values.len() + 4 * self.scales.len() + 4 * self.sums.len()
+        self.values.len() + 4 * self.scales.len()
     }
 
     /// `x W + bias` for `x` of `rows x inputs` (row-major): the activations are
-    /// quantised per row, multiplied in int8 and scaled back.
+    /// quantised per row to 12 bits, multiplied by the int8 weights and scaled back.
     pub fn matmul(&self, x: &[f32], rows: usize, bias: Option<&[f32]>) -> Vec<f32> {
         let (k, n) = (padded(self.inputs), self.outputs);
         assert_eq!(x.len(), rows * self.inputs);
-        let mut xq = vec![0i8; rows * k];
+        let mut xq = vec![0i16; rows * k];
         let xs: Vec<f32> = xq
             .par_chunks_mut(k)
             .zip(x.par_chunks(self.inputs))
-            .map(|(q, row)| quantize_row(row, &mut q[..self.inputs]))
+            .map(|(q, row)| quantize_activations(row, &mut q[..self.inputs]))
             .collect();
         let mut out = vec![0.0f32; rows * n];
         let kernel = Kernel::detect();
@@ -116,12 +117,17 @@ impl QuantizedMatrix {
             for o in (pn * panel..o_end).step_by(4) {
                 // Past the last output or row, repeat it: computed, never written.
                 let cols = [o, o + 1, o + 2, o + 3].map(|c| c.min(n - 1));
-                let w = cols.map(|c| &self.values[c * k..(c + 1) * k]);
-                let sums = cols.map(|c| self.sums[c]);
                 for r in (rb * row_block..r_end).step_by(4) {
                     let rs = [r, r + 1, r + 2, r + 3].map(|r| r.min(rows - 1));
-                    let x = rs.map(|r| &xq[r * k..(r + 1) * k]);
-                    let d = kernel.dot_4x4(x, w, sums);
+                    let mut d = [0i64; 16];
+                    for from in (0..k).step_by(CHUNK) {
+                        let to = (from + CHUNK).min(k);
+                        let x = rs.map(|r| &xq[r * k + from..r * k + to]);
+                        let w = cols.map(|c| &self.values[c * k + from..c * k + to]);
+                        for (d, part) in d.iter_mut().zip(kernel.dot_4x4(x, w)) {
+                            *d += i64::from(part);
+                        }
+                    }
                     for (i, &row) in rs.iter().enumerate() {
                         if row != r + i {
                             continue;
@@ -185,6 +191,26 @@ pub fn linear(
     Ok(super::from_flex(out, [batch, seq, w.outputs]))
 }
 
+/// Symmetric 12-bit quantisation of one row of activations into `out`: returns the
+/// scale that multiplies the integers back (0 for a row of zeros, NaN for a row that
+/// is not finite, which then gives NaN outputs rather than numbers).
+fn quantize_activations(row: &[f32], out: &mut [i16]) -> f32 {
+    let max = row.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    if !max.is_finite() || row.iter().any(|x| x.is_nan()) {
+        out.fill(0);
+        return f32::NAN;
+    }
+    if max == 0.0 {
+        out.fill(0);
+        return 0.0;
+    }
+    let inv = ACT_MAX / max;
+    for (q, x) in out.iter_mut().zip(row) {
+        *q = (x * inv).round() as i16;
+    }
+    max / ACT_MAX
+}
+
 /// Which inner-product kernel runs: the best the CPU has.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Kernel {
@@ -229,14 +255,15 @@ impl Kernel {
     }
 
     /// The sixteen inner products of four activation rows with four weight rows,
-    /// row-major; `sums` are the weight rows' sums. Rows have one length, a multiple of
-    /// [`STEP`], and each kernel only runs where `detect` found its instructions.
-    fn dot_4x4(self, x: [&[i8]; 4], w: [&[i8]; 4], sums: [i32; 4]) -> [i32; 16] {
+    /// row-major. Rows have one length, a multiple of [`STEP`] and at most [`CHUNK`],
+    /// and hold values within +-2047 (activations) and +-127 (weights).
+    fn dot_4x4(self, x: [&[i16]; 4], w: [&[i8]; 4]) -> [i32; 16] {
+        debug_assert!(x[0].len() % STEP == 0 && x[0].len() <= CHUNK);
         match self {
             Self::Portable => portable_dot_4x4(x, w),
             #[cfg(target_arch = "x86_64")]
             Self::Avx2 => {
-                // SAFETY: AVX2 was detected; the rows' length is a multiple of 32.
+                // SAFETY: AVX2 was detected; the rows' length is a multiple of 16.
                 let (a, b) = unsafe {
                     (
                         avx2::dot_2x4([x[0], x[1]], w),
@@ -246,19 +273,15 @@ impl Kernel {
                 std::array::from_fn(|i| if i < 8 { a[i] } else { b[i - 8] })
             }
             #[cfg(target_arch = "x86_64")]
-            Self::Avx512Vnni => {
-                // SAFETY: AVX-512 F, BW and VNNI were detected; the rows' length is a
-                // multiple of 64.
-                let d = unsafe { avx512::dot_4x4_offset(x, w) };
-                // The activations went in as x + 128.
-                std::array::from_fn(|i| d[i] - 128 * sums[i % 4])
-            }
+            // SAFETY: AVX-512 F, BW and VNNI were detected; the rows' length is a
+            // multiple of 32.
+            Self::Avx512Vnni => unsafe { avx512::dot_4x4(x, w) },
         }
     }
 }
 
-fn portable_dot_4x4(x: [&[i8]; 4], w: [&[i8]; 4]) -> [i32; 16] {
-    let dot = |a: &[i8], b: &[i8]| -> i32 {
+fn portable_dot_4x4(x: [&[i16]; 4], w: [&[i8]; 4]) -> [i32; 16] {
+    let dot = |a: &[i16], b: &[i8]| -> i32 {
         a.iter()
             .zip(b)
             .map(|(&a, &b)| i32::from(a) * i32::from(b))
@@ -271,20 +294,24 @@ fn portable_dot_4x4(x: [&[i8]; 4], w: [&[i8]; 4]) -> [i32; 16] {
 mod avx2 {
     use std::arch::x86_64::*;
 
+    /// Two activation rows by four weight rows, 16 inputs a step: each weight is widened
+    /// to i16 as it is loaded, and `vpmaddwd` sums pairs of products into i32.
     #[target_feature(enable = "avx2")]
-    pub unsafe fn dot_2x4(x: [&[i8]; 2], w: [&[i8]; 4]) -> [i32; 8] {
-        let ones = _mm256_set1_epi16(1);
+    pub unsafe fn dot_2x4(x: [&[i16]; 2], w: [&[i8]; 4]) -> [i32; 8] {
         let mut acc = [_mm256_setzero_si256(); 8];
-        let load = |s: &[i8], i: usize| unsafe { _mm256_loadu_si256(s.as_ptr().add(i).cast()) };
-        for i in (0..x[0].len()).step_by(32) {
-            let (a0, a1) = (load(x[0], i), load(x[1], i));
-            let (m0, m1) = (_mm256_abs_epi8(a0), _mm256_abs_epi8(a1));
+        for i in (0..x[0].len()).step_by(16) {
+            // SAFETY: i + 16 <= len for every row (the caller's multiple of 16).
+            let (a0, a1) = unsafe {
+                (
+                    _mm256_loadu_si256(x[0].as_ptr().add(i).cast()),
+                    _mm256_loadu_si256(x[1].as_ptr().add(i).cast()),
+                )
+            };
             for j in 0..4 {
-                let b = load(w[j], i);
-                let p0 = _mm256_maddubs_epi16(m0, _mm256_sign_epi8(b, a0));
-                let p1 = _mm256_maddubs_epi16(m1, _mm256_sign_epi8(b, a1));
-                acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(p0, ones));
-                acc[4 + j] = _mm256_add_epi32(acc[4 + j], _mm256_madd_epi16(p1, ones));
+                let b =
+                    unsafe { _mm256_cvtepi8_epi16(_mm_loadu_si128(w[j].as_ptr().add(i).cast())) };
+                acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(a0, b));
+                acc[4 + j] = _mm256_add_epi32(acc[4 + j], _mm256_madd_epi16(a1, b));
             }
         }
         acc.map(|v| {
@@ -299,20 +326,20 @@ mod avx2 {
 mod avx512 {
     use std::arch::x86_64::*;
 
-    /// The sixteen inner products of `x + 128` (as unsigned bytes) with `w`, row-major
-    /// over (row of `x`, row of `w`).
+    /// Four activation rows by four weight rows, 32 inputs a step: each weight row's 32
+    /// bytes are widened to i16 once and `vpdpwssd` adds the four rows' pair products.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    pub unsafe fn dot_4x4_offset(x: [&[i8]; 4], w: [&[i8]; 4]) -> [i32; 16] {
-        let offset = _mm512_set1_epi8(-128);
+    pub unsafe fn dot_4x4(x: [&[i16]; 4], w: [&[i8]; 4]) -> [i32; 16] {
         let mut acc = [_mm512_setzero_si512(); 16];
-        let load = |s: &[i8], i: usize| unsafe { _mm512_loadu_si512(s.as_ptr().add(i).cast()) };
-        for i in (0..x[0].len()).step_by(64) {
-            // x ^ 0x80 is x + 128 read as unsigned.
-            let a = x.map(|r| _mm512_xor_si512(load(r, i), offset));
+        for i in (0..x[0].len()).step_by(32) {
+            // SAFETY: i + 32 <= len for every row (the caller's multiple of 32).
+            let a = x.map(|r| unsafe { _mm512_loadu_si512(r.as_ptr().add(i).cast()) });
             for j in 0..4 {
-                let b = load(w[j], i);
+                let b = unsafe {
+                    _mm512_cvtepi8_epi16(_mm256_loadu_si256(w[j].as_ptr().add(i).cast()))
+                };
                 for r in 0..4 {
-                    acc[r * 4 + j] = _mm512_dpbusd_epi32(acc[r * 4 + j], a[r], b);
+                    acc[r * 4 + j] = _mm512_dpwssd_epi32(acc[r * 4 + j], a[r], b);
                 }
             }
         }
@@ -404,53 +431,60 @@ mod tests {
     #[test]
     fn int8_matmul_is_close_to_f32_and_the_kernels_agree() {
         // Odd sizes: padding, a last row and outputs without a full tile; then several
-        // panels of outputs, then several blocks of rows.
-        for (rows, inputs, outputs) in [(7, 75, 13), (9, 4100, 13), (131, 40, 6)] {
+        // panels of outputs, several blocks of rows, and more inputs than one i32 chunk.
+        for (rows, inputs, outputs) in [(7, 75, 13), (9, 4100, 13), (131, 40, 6), (3, 8300, 5)] {
             check(rows, inputs, outputs);
         }
-        // The kernel's integers are exact.
-        let a: Vec<i8> = (0..64).map(|i| (i * 37 % 255 - 127) as i8).collect();
+        // The kernels' integers are exact.
+        let a: Vec<i16> = (0..64).map(|i| (i * 37 % 4095 - 2047) as i16).collect();
         let b: Vec<i8> = (0..64).map(|i| (i * 91 % 255 - 127) as i8).collect();
-        let want: i32 = a
-            .iter()
-            .zip(&b)
-            .map(|(&x, &y)| i32::from(x) * i32::from(y))
-            .sum();
-        let (aa, bb): (i32, i32) = (
-            a.iter().map(|&v| i32::from(v).pow(2)).sum(),
-            b.iter().map(|&v| i32::from(v).pow(2)).sum(),
-        );
-        let sum = |v: &[i8]| v.iter().map(|&x| i32::from(x)).sum::<i32>();
-        let (sa, sb) = (sum(&a), sum(&b));
+        let c: Vec<i16> = b.iter().map(|&v| i16::from(v)).collect();
+        let d: Vec<i8> = (0..64).map(|i| (i * 13 % 255 - 127) as i8).collect();
+        let dot = |x: &[i16], y: &[i8]| -> i32 {
+            x.iter()
+                .zip(y)
+                .map(|(&x, &y)| i32::from(x) * i32::from(y))
+                .sum()
+        };
+        let (ab, ad, cb, cd) = (dot(&a, &b), dot(&a, &d), dot(&c, &b), dot(&c, &d));
         for kernel in Kernel::available() {
             assert_eq!(
-                kernel.dot_4x4([&a, &b, &a, &a], [&b, &a, &a, &b], [sb, sa, sa, sb]),
+                kernel.dot_4x4([&a, &c, &a, &a], [&b, &d, &d, &b]),
                 [
-                    want, aa, aa, want, bb, want, want, bb, want, aa, aa, want, want, aa, aa, want
+                    ab, ad, ad, ab, cb, cd, cd, cb, ab, ad, ad, ab, ab, ad, ad, ab
                 ],
                 "{kernel:?}"
             );
         }
         // Every kernel this CPU has gives the portable loop's integers on rows of every
-        // sign, over several steps, with the extremes quantisation gives (+-127) side by
-        // side: the AVX2 pair sum's worst case.
-        let rows: Vec<Vec<i8>> = (0..8)
+        // sign over several steps, with the extremes (+-2047 by +-127) side by side.
+        let x: Vec<Vec<i16>> = (0..4)
+            .map(|s| {
+                (0..192)
+                    .map(|i| match (i + s) % 17 {
+                        0 => -2047,
+                        1 => 2047,
+                        _ => ((i * 53 + s * 101) % 4095 - 2047) as i16,
+                    })
+                    .collect()
+            })
+            .collect();
+        let w: Vec<Vec<i8>> = (0..4)
             .map(|s| {
                 (0..192)
                     .map(|i| match (i + s) % 17 {
                         0 => -127,
                         1 => 127,
-                        _ => ((i * 53 + s * 101) % 255 - 127) as i8,
+                        _ => ((i * 29 + s * 7) % 255 - 127) as i8,
                     })
                     .collect()
             })
             .collect();
-        let x = [rows[0].as_slice(), &rows[1], &rows[2], &rows[3]];
-        let w = [rows[4].as_slice(), &rows[5], &rows[6], &rows[7]];
-        let sums = [4, 5, 6, 7].map(|i| sum(&rows[i]));
+        let x = [x[0].as_slice(), &x[1], &x[2], &x[3]];
+        let w = [w[0].as_slice(), &w[1], &w[2], &w[3]];
         let want = portable_dot_4x4(x, w);
         for kernel in Kernel::available() {
-            assert_eq!(kernel.dot_4x4(x, w, sums), want, "{kernel:?}");
+            assert_eq!(kernel.dot_4x4(x, w), want, "{kernel:?}");
         }
         #[cfg(target_arch = "x86_64")]
         if std::is_x86_feature_detected!("avx2") {
@@ -458,6 +492,26 @@ mod tests {
                 Kernel::available().len() > 1,
                 "this CPU's fast kernel was not tested"
             );
+        }
+    }
+
+    /// With weights that int8 holds exactly, only the activations round: within half a
+    /// 12-bit step per product. Each 0.3 in a row whose largest value is 1 rounds the
+    /// same way (to 614/2047; to 38/127 in 8 bits), so 8-bit activations would be off
+    /// by 299 x 0.1/127 = 0.24 here, past the bound of 299 x 0.5/2047 = 0.073.
+    #[test]
+    fn activations_keep_12_bits() {
+        let (inputs, outputs) = (300, 2);
+        let w = vec![1.0f32; inputs * outputs];
+        let x: Vec<f32> = (0..inputs)
+            .map(|i| if i == 0 { 1.0 } else { 0.3 })
+            .collect();
+        let got = QuantizedMatrix::from_linear(&w, inputs, outputs).matmul(&x, 1, None);
+        let exact = 1.0 + 0.3 * (inputs - 1) as f32;
+        let bound = (inputs - 1) as f32 * 0.5 / 2047.0;
+        for (o, v) in got.iter().enumerate() {
+            let d = (v - exact).abs();
+            assert!(d <= bound, "output {o}: off by {d}, bound {bound}");
         }
     }
 }
