@@ -910,11 +910,12 @@ fn the_shipped_model_answers_squad_questions_it_never_saw() {
         "{forced:?}"
     );
 
-    // --precision int8 (int8 matmul weights and word embeddings, per-token
-    // activations): 617 of the 626 answers equal f32's (2026-11-28; 612 with f32 word
-    // embeddings; most changes are no-answer decisions near the threshold) and F1 moves
-    // 0.32. The bounds leave room for rounding, not for a broken kernel (which answers
-    // nothing alike).
+    // --precision int8 (int8 matmul weights and word embeddings, 12-bit per-token
+    // activations): 621 of the 626 answers equal f32's (2026-11-29; 617 with 8-bit
+    // activations, 621 with exact ones; the changes are no-answer decisions near the
+    // threshold). The int8 issue's target is 99% (620); the floor leaves two answers for
+    // the f32 parts rounding differently on another CPU (AVX2 rather than AVX-512
+    // matmuls), and 8-bit activations or a broken kernel fall below it.
     let int8 = tempfile::tempdir().unwrap();
     megaqa()
         .args(["predict", "--device", "cpu", "--precision", "int8"])
@@ -936,7 +937,7 @@ fn the_shipped_model_answers_squad_questions_it_never_saw() {
         .filter(|(k, v)| preds8[k.as_str()].as_str() == Some(v.as_str()))
         .count();
     assert!(
-        same >= 600,
+        same >= 618,
         "int8 gave the f32 answer for {same} of {}",
         texts.len()
     );

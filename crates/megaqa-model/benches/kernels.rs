@@ -1,5 +1,6 @@
-//! The CPU kernels alone, at the 345M shape's sizes (one 384-token window): the int8
-//! matmul of each encoder matmul (activations quantised inside) and fused attention.
+//! The CPU kernels alone, at the 345M shape's sizes (one 384-token window) and the
+//! shipped MiniLM's (a batch of 32 x 256 tokens): the int8 matmul of each encoder matmul
+//! (activations quantised inside) and fused attention.
 //!
 //! `cargo bench -p megaqa-model --bench kernels`. Env: MEGAQA_BENCH_RUNS (default 10).
 
@@ -24,11 +25,15 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10);
     let rows = 384;
-    for (name, inputs, outputs) in [
-        ("qkv", 1024, 3072),
-        ("attn_out", 1024, 1024),
-        ("ffn_in", 1024, 4096),
-        ("ffn_out", 4096, 1024),
+    // The 345M shape's one window, then the shipped MiniLM's batch of 32 x 256 tokens.
+    for (name, rows, inputs, outputs) in [
+        ("qkv", rows, 1024, 3072),
+        ("attn_out", rows, 1024, 1024),
+        ("ffn_in", rows, 1024, 4096),
+        ("ffn_out", rows, 4096, 1024),
+        ("minilm qkv", 8192, 384, 1152),
+        ("minilm ffn_in", 8192, 384, 1536),
+        ("minilm ffn_out", 8192, 1536, 384),
     ] {
         // Any values will do for speed: a fixed pattern in [-1, 1].
         let pattern = |n: usize, k: usize| -> Vec<f32> {

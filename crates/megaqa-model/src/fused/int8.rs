@@ -10,11 +10,15 @@
 //! the CPUs with VNNI the 16-bit products cost no more instructions than 8-bit ones
 //! needed with AVX2.
 //!
-//! The inner products run on the best of three kernels the CPU has, all giving the same
-//! integers: AVX-512 VNNI (`vpdpwssd`: 32 products of i16 pairs summed into i32 per
-//! instruction), AVX2 (`vpmaddwd`, 16 at a time), or a portable loop. Weights are
-//! widened from int8 as they are loaded. A product is at most 2047 x 127 and K is cut
-//! into pieces of [`CHUNK`], so no i32 sum can overflow; the pieces add up in i64.
+//! The weights are kept in panels of 16 outputs, each pair of inputs' 16 x 2 weights
+//! side by side, so that a kernel multiplies one activation pair (broadcast) by 16
+//! outputs at once and accumulates each output in its own lane: no horizontal sums, and
+//! the scales and bias go on 16 outputs at a time. The products run on the best of
+//! three kernels the CPU has, all giving the same integers: AVX-512 VNNI (`vpdpwssd`,
+//! 32 products of i16 pairs summed into i32 per instruction), AVX2 (`vpmaddwd`, 16 at a
+//! time), or a portable loop. Weights are widened from int8 as they are loaded. A
+//! product is at most 2047 x 127 and K is cut into pieces of [`CHUNK`], so no i32 sum
+//! can overflow; the pieces add up in i64.
 
 use burn::tensor::Tensor;
 use rayon::prelude::*;
@@ -30,12 +34,20 @@ const ACT_MAX: f32 = 2047.0;
 /// Inputs summed in i32 before moving to i64: 8192 x 2047 x 127 < 2^31.
 const CHUNK: usize = 8192;
 
+/// Outputs per panel: one AVX-512 register of i32 sums.
+const PANEL: usize = 16;
+
+/// Activation rows a kernel call takes.
+const TILE_ROWS: usize = 8;
+
 /// A weight matrix `[out, in]` in int8, one scale per output.
 #[derive(Clone, Debug)]
 pub struct QuantizedMatrix {
     pub outputs: usize,
     pub inputs: usize,
-    /// `outputs` rows of `padded(inputs)` values.
+    /// Panels of [`PANEL`] outputs (the last padded with zero weights), each `k` inputs
+    /// deep: input pair `t`'s weights for the panel's outputs at `32 t` as `w[o][2t],
+    /// w[o][2t+1]` for o in order. See [`QuantizedMatrix::at`].
     values: Vec<i8>,
     scales: Vec<f32>,
 }
@@ -57,32 +69,36 @@ impl QuantizedMatrix {
     /// checkpoints store it): one row in f32 at a time.
     pub fn from_rows(inputs: usize, outputs: usize, row: impl Fn(usize) -> Vec<f32>) -> Self {
         let k = padded(inputs);
-        let mut values = vec![0i8; outputs * k];
-        let scales = values
-            .chunks_exact_mut(k)
-            .enumerate()
-            .map(|(o, out)| quantize_row(&row(o), &mut out[..inputs]))
-            .collect();
-        Self {
+        let mut m = Self {
             outputs,
             inputs,
-            values,
-            scales,
+            values: vec![0i8; outputs.div_ceil(PANEL) * PANEL * k],
+            scales: Vec::with_capacity(outputs),
+        };
+        let mut q = vec![0i8; inputs];
+        for o in 0..outputs {
+            m.scales.push(quantize_row(&row(o), &mut q));
+            for (i, &v) in q.iter().enumerate() {
+                let at = m.at(o, i);
+                m.values[at] = v;
+            }
         }
+        m
+    }
+
+    /// Where weight (output `o`, input `i`) is kept in `values`.
+    fn at(&self, o: usize, i: usize) -> usize {
+        let k = padded(self.inputs);
+        ((o / PANEL) * k + (i & !1)) * PANEL + (o % PANEL) * 2 + (i & 1)
     }
 
     /// Rows `ids` back in f32, one after another (an embedding lookup).
     pub fn rows(&self, ids: &[i64]) -> Vec<f32> {
-        let k = padded(self.inputs);
         let mut out = Vec::with_capacity(ids.len() * self.inputs);
         for &id in ids {
             let r = id as usize;
             let s = self.scales[r];
-            out.extend(
-                self.values[r * k..r * k + self.inputs]
-                    .iter()
-                    .map(|&q| q as f32 * s),
-            );
+            out.extend((0..self.inputs).map(|i| self.values[self.at(r, i)] as f32 * s));
         }
         out
     }
@@ -103,49 +119,83 @@ impl QuantizedMatrix {
             .zip(x.par_chunks(self.inputs))
             .map(|(q, row)| quantize_activations(row, &mut q[..self.inputs]))
             .collect();
-        let mut out = vec![0.0f32; rows * n];
+        let zeros;
+        let bias = match bias {
+            Some(b) => b,
+            None => {
+                zeros = vec![0.0f32; n];
+                &zeros
+            }
+        };
+        // Every element is written below exactly once, so the output is not zeroed
+        // first (for MiniLM's batch of 32 x 256 tokens that is 50 MB a matmul).
+        let mut out: Vec<f32> = Vec::with_capacity(rows * n);
         let kernel = Kernel::detect();
-        // Each job takes a block of rows (in L2 while it runs) against a panel of
-        // outputs, 4 at a time (their weights in L1) against 4 rows at a time.
-        let row_block = (131_072 / k).clamp(4, 128) & !3;
-        let panel = ((65_536 / k).clamp(4, 256) & !3).min(n.next_multiple_of(4));
-        let (row_blocks, panels) = (rows.div_ceil(row_block), n.div_ceil(panel));
+        let panels = n.div_ceil(PANEL);
+        // Each job takes a block of rows (their activations in L2 while it runs)
+        // against a group of panels (each pair's weights stay in L2 across the rows).
+        let row_block = (262_144 / (2 * k)).clamp(TILE_ROWS, 256) / TILE_ROWS * TILE_ROWS;
+        let group = 8;
+        let (row_blocks, groups) = (rows.div_ceil(row_block), panels.div_ceil(group));
         let dst = super::Shared(out.as_mut_ptr());
-        (0..row_blocks * panels).into_par_iter().for_each(|job| {
-            let (rb, pn) = (job / panels, job % panels);
-            let (r_end, o_end) = (((rb + 1) * row_block).min(rows), ((pn + 1) * panel).min(n));
-            for o in (pn * panel..o_end).step_by(4) {
-                // Past the last output or row, repeat it: computed, never written.
-                let cols = [o, o + 1, o + 2, o + 3].map(|c| c.min(n - 1));
-                for r in (rb * row_block..r_end).step_by(4) {
-                    let rs = [r, r + 1, r + 2, r + 3].map(|r| r.min(rows - 1));
-                    let mut d = [0i64; 16];
-                    for from in (0..k).step_by(CHUNK) {
-                        let to = (from + CHUNK).min(k);
+        (0..row_blocks * groups).into_par_iter().for_each(|job| {
+            let (rb, g) = (job / groups, job % groups);
+            let r_end = ((rb + 1) * row_block).min(rows);
+            let p_end = ((g + 1) * group).min(panels);
+            for p in (g * group..p_end).step_by(2) {
+                // Past the last panel or row, repeat it: computed, never written.
+                let ps = [p, (p + 1).min(panels - 1)];
+                for r in (rb * row_block..r_end).step_by(TILE_ROWS) {
+                    let rs: [usize; TILE_ROWS] = std::array::from_fn(|i| (r + i).min(rows - 1));
+                    let tile = |from: usize, to: usize| {
                         let x = rs.map(|r| &xq[r * k + from..r * k + to]);
-                        let w = cols.map(|c| &self.values[c * k + from..c * k + to]);
-                        for (d, part) in d.iter_mut().zip(kernel.dot_4x4(x, w)) {
-                            *d += i64::from(part);
+                        let w =
+                            ps.map(|p| &self.values[(p * k + from) * PANEL..(p * k + to) * PANEL]);
+                        kernel.tile(x, w)
+                    };
+                    // One piece of K needs no i64 (all of the project's models).
+                    let d: [[f32; PANEL]; 2 * TILE_ROWS] = if k <= CHUNK {
+                        tile(0, k).map(|d| d.map(|v| v as f32))
+                    } else {
+                        let mut d = [[0i64; PANEL]; 2 * TILE_ROWS];
+                        for from in (0..k).step_by(CHUNK) {
+                            for (d, part) in d.iter_mut().zip(tile(from, (from + CHUNK).min(k))) {
+                                for (d, part) in d.iter_mut().zip(part) {
+                                    *d += i64::from(part);
+                                }
+                            }
                         }
-                    }
+                        d.map(|d| d.map(|v| v as f32))
+                    };
                     for (i, &row) in rs.iter().enumerate() {
                         if row != r + i {
                             continue;
                         }
-                        for (j, &col) in cols.iter().enumerate() {
-                            if col != o + j {
+                        for (h, &panel) in ps.iter().enumerate() {
+                            if h > 0 && panel == ps[0] {
                                 continue;
                             }
-                            let v = d[i * 4 + j] as f32 * xs[row] * self.scales[col]
-                                + bias.map_or(0.0, |b| b[col]);
-                            // SAFETY: (row, col) is inside `out`, and only this job
-                            // writes its block of rows and panel of outputs.
-                            unsafe { *dst.at(row * n + col) = v };
+                            let o = panel * PANEL;
+                            let width = PANEL.min(n - o);
+                            // SAFETY: row < rows and o + width <= n: inside `out`, and
+                            // only this job writes its rows of its panels.
+                            let dst = unsafe {
+                                std::slice::from_raw_parts_mut(dst.at(row * n + o), width)
+                            };
+                            let (scales, bias) = (&self.scales[o..o + width], &bias[o..o + width]);
+                            let x_scale = xs[row];
+                            for (((v, d), s), b) in
+                                dst.iter_mut().zip(d[i * 2 + h]).zip(scales).zip(bias)
+                            {
+                                *v = d * (x_scale * s) + b;
+                            }
                         }
                     }
                 }
             }
         });
+        // SAFETY: the jobs wrote all rows x n elements (each row of each panel).
+        unsafe { out.set_len(rows * n) };
         out
     }
 }
@@ -195,8 +245,44 @@ pub fn linear(
 /// scale that multiplies the integers back (0 for a row of zeros, NaN for a row that
 /// is not finite, which then gives NaN outputs rather than numbers).
 fn quantize_activations(row: &[f32], out: &mut [i16]) -> f32 {
-    let max = row.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-    if !max.is_finite() || row.iter().any(|x| x.is_nan()) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512bw") {
+            // SAFETY: the features were just detected.
+            return unsafe { avx512::quantize_activations(row, out) };
+        }
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: as above.
+            return unsafe { avx2::quantize_activations(row, out) };
+        }
+    }
+    quantize_activations_lanes(row, out)
+}
+
+/// [`quantize_activations`] written so that the compiler vectorises it for whichever
+/// instructions the caller enables: the largest magnitude is kept in 16 lanes by
+/// compare-and-select (what `vmaxps` does), and NaN or infinity is caught by a compare.
+/// Every build gives the same integers.
+#[inline(always)]
+fn quantize_activations_lanes(row: &[f32], out: &mut [i16]) -> f32 {
+    let mut lanes = [0.0f32; 16];
+    let mut bad = false;
+    let chunks = row.chunks_exact(16);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for (m, x) in lanes.iter_mut().zip(chunk) {
+            let a = x.abs();
+            bad |= !(a <= f32::MAX);
+            *m = if a > *m { a } else { *m };
+        }
+    }
+    for (m, x) in lanes.iter_mut().zip(rest) {
+        let a = x.abs();
+        bad |= !(a <= f32::MAX);
+        *m = if a > *m { a } else { *m };
+    }
+    let max = lanes.iter().fold(0.0f32, |m, &a| if a > m { a } else { m });
+    if bad {
         out.fill(0);
         return f32::NAN;
     }
@@ -254,116 +340,128 @@ impl Kernel {
         all
     }
 
-    /// The sixteen inner products of four activation rows with four weight rows,
-    /// row-major. Rows have one length, a multiple of [`STEP`] and at most [`CHUNK`],
-    /// and hold values within +-2047 (activations) and +-127 (weights).
-    fn dot_4x4(self, x: [&[i16]; 4], w: [&[i8]; 4]) -> [i32; 16] {
+    /// `TILE_ROWS` activation rows by two panels of weights: for row `r` and panel `h`,
+    /// `[r * 2 + h]` holds the panel's 16 inner products. Rows have one length, a
+    /// multiple of [`STEP`] and at most [`CHUNK`], with values within +-2047; each
+    /// panel slice holds that many inputs' weights (16 bytes per input), within +-127.
+    fn tile(self, x: [&[i16]; TILE_ROWS], w: [&[i8]; 2]) -> [[i32; PANEL]; 2 * TILE_ROWS] {
         debug_assert!(x[0].len() % STEP == 0 && x[0].len() <= CHUNK);
+        debug_assert!(w.iter().all(|w| w.len() == x[0].len() * PANEL));
         match self {
-            Self::Portable => portable_dot_4x4(x, w),
+            Self::Portable => portable_tile(x, w),
             #[cfg(target_arch = "x86_64")]
-            Self::Avx2 => {
-                // SAFETY: AVX2 was detected; the rows' length is a multiple of 16.
-                let (a, b) = unsafe {
-                    (
-                        avx2::dot_2x4([x[0], x[1]], w),
-                        avx2::dot_2x4([x[2], x[3]], w),
-                    )
-                };
-                std::array::from_fn(|i| if i < 8 { a[i] } else { b[i - 8] })
-            }
+            // SAFETY: AVX2 was detected; lengths as above.
+            Self::Avx2 => unsafe { avx2::tile(x, w) },
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: AVX-512 F, BW and VNNI were detected; the rows' length is a
-            // multiple of 32.
-            Self::Avx512Vnni => unsafe { avx512::dot_4x4(x, w) },
+            // SAFETY: AVX-512 F, BW and VNNI were detected; lengths as above.
+            Self::Avx512Vnni => unsafe { avx512::tile(x, w) },
         }
     }
 }
 
-fn portable_dot_4x4(x: [&[i16]; 4], w: [&[i8]; 4]) -> [i32; 16] {
-    let dot = |a: &[i16], b: &[i8]| -> i32 {
-        a.iter()
-            .zip(b)
-            .map(|(&a, &b)| i32::from(a) * i32::from(b))
-            .sum()
-    };
-    std::array::from_fn(|i| dot(x[i / 4], w[i % 4]))
+fn portable_tile(x: [&[i16]; TILE_ROWS], w: [&[i8]; 2]) -> [[i32; PANEL]; 2 * TILE_ROWS] {
+    std::array::from_fn(|rh| {
+        let (x, w) = (x[rh / 2], w[rh % 2]);
+        std::array::from_fn(|j| {
+            x.chunks_exact(2)
+                .zip(w.chunks_exact(2 * PANEL))
+                .map(|(a, b)| {
+                    i32::from(a[0]) * i32::from(b[2 * j])
+                        + i32::from(a[1]) * i32::from(b[2 * j + 1])
+                })
+                .sum()
+        })
+    })
+}
+
+/// One input pair of an activation row as the i32 that holds both i16s.
+///
+/// # Safety
+/// `2 t + 1 < row.len()`.
+#[cfg(target_arch = "x86_64")]
+unsafe fn pair(row: &[i16], t: usize) -> i32 {
+    unsafe { row.as_ptr().add(2 * t).cast::<i32>().read_unaligned() }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
+    use super::{PANEL, TILE_ROWS, pair};
     use std::arch::x86_64::*;
 
-    /// Two activation rows by four weight rows, 16 inputs a step: each weight is widened
-    /// to i16 as it is loaded, and `vpmaddwd` sums pairs of products into i32.
     #[target_feature(enable = "avx2")]
-    pub unsafe fn dot_2x4(x: [&[i16]; 2], w: [&[i8]; 4]) -> [i32; 8] {
-        let mut acc = [_mm256_setzero_si256(); 8];
-        for i in (0..x[0].len()).step_by(16) {
-            // SAFETY: i + 16 <= len for every row (the caller's multiple of 16).
-            let (a0, a1) = unsafe {
-                (
-                    _mm256_loadu_si256(x[0].as_ptr().add(i).cast()),
-                    _mm256_loadu_si256(x[1].as_ptr().add(i).cast()),
-                )
-            };
-            for j in 0..4 {
-                let b =
-                    unsafe { _mm256_cvtepi8_epi16(_mm_loadu_si128(w[j].as_ptr().add(i).cast())) };
-                acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(a0, b));
-                acc[4 + j] = _mm256_add_epi32(acc[4 + j], _mm256_madd_epi16(a1, b));
+    pub unsafe fn quantize_activations(row: &[f32], out: &mut [i16]) -> f32 {
+        super::quantize_activations_lanes(row, out)
+    }
+
+    /// Four rows at a time by one panel (two registers of 8 outputs), an input pair a
+    /// step: the pair is broadcast and `vpmaddwd` adds its two products per output.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn tile(x: [&[i16]; TILE_ROWS], w: [&[i8]; 2]) -> [[i32; PANEL]; 2 * TILE_ROWS] {
+        let mut out = [[0i32; PANEL]; 2 * TILE_ROWS];
+        for (h, w) in w.iter().enumerate() {
+            for r0 in (0..TILE_ROWS).step_by(4) {
+                let mut acc = [_mm256_setzero_si256(); 8];
+                for t in 0..x[0].len() / 2 {
+                    // SAFETY: 32 t + 32 <= w.len() and 2 t + 1 < x[r].len() (the
+                    // caller's lengths).
+                    let (lo, hi) = unsafe {
+                        let p = w.as_ptr().add(32 * t);
+                        (
+                            _mm256_cvtepi8_epi16(_mm_loadu_si128(p.cast())),
+                            _mm256_cvtepi8_epi16(_mm_loadu_si128(p.add(16).cast())),
+                        )
+                    };
+                    for r in 0..4 {
+                        let a = _mm256_set1_epi32(unsafe { pair(x[r0 + r], t) });
+                        acc[2 * r] = _mm256_add_epi32(acc[2 * r], _mm256_madd_epi16(a, lo));
+                        acc[2 * r + 1] = _mm256_add_epi32(acc[2 * r + 1], _mm256_madd_epi16(a, hi));
+                    }
+                }
+                for r in 0..4 {
+                    let dst = &mut out[(r0 + r) * 2 + h];
+                    unsafe {
+                        _mm256_storeu_si256(dst.as_mut_ptr().cast(), acc[2 * r]);
+                        _mm256_storeu_si256(dst.as_mut_ptr().add(8).cast(), acc[2 * r + 1]);
+                    }
+                }
             }
         }
-        acc.map(|v| {
-            let mut lanes = [0i32; 8];
-            unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), v) };
-            lanes.iter().sum()
-        })
+        out
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
+    use super::{PANEL, TILE_ROWS, pair};
     use std::arch::x86_64::*;
 
-    /// Four activation rows by four weight rows, 32 inputs a step: each weight row's 32
-    /// bytes are widened to i16 once and `vpdpwssd` adds the four rows' pair products.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub unsafe fn quantize_activations(row: &[f32], out: &mut [i16]) -> f32 {
+        super::quantize_activations_lanes(row, out)
+    }
+
+    /// Eight rows by two panels, an input pair a step: each panel's 32 weight bytes
+    /// are widened to i16 once, and `vpdpwssd` adds the broadcast pair's two products
+    /// to each of the 16 outputs.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    pub unsafe fn dot_4x4(x: [&[i16]; 4], w: [&[i8]; 4]) -> [i32; 16] {
-        let mut acc = [_mm512_setzero_si512(); 16];
-        for i in (0..x[0].len()).step_by(32) {
-            // SAFETY: i + 32 <= len for every row (the caller's multiple of 32).
-            let a = x.map(|r| unsafe { _mm512_loadu_si512(r.as_ptr().add(i).cast()) });
-            for j in 0..4 {
-                let b = unsafe {
-                    _mm512_cvtepi8_epi16(_mm256_loadu_si256(w[j].as_ptr().add(i).cast()))
-                };
-                for r in 0..4 {
-                    acc[r * 4 + j] = _mm512_dpwssd_epi32(acc[r * 4 + j], a[r], b);
-                }
+    pub unsafe fn tile(x: [&[i16]; TILE_ROWS], w: [&[i8]; 2]) -> [[i32; PANEL]; 2 * TILE_ROWS] {
+        let mut acc = [_mm512_setzero_si512(); 2 * TILE_ROWS];
+        for t in 0..x[0].len() / 2 {
+            // SAFETY: 32 t + 32 <= w.len() and 2 t + 1 < x[r].len() (the caller's
+            // lengths).
+            let b = w.map(|w| unsafe {
+                _mm512_cvtepi8_epi16(_mm256_loadu_si256(w.as_ptr().add(32 * t).cast()))
+            });
+            for r in 0..TILE_ROWS {
+                let a = _mm512_set1_epi32(unsafe { pair(x[r], t) });
+                acc[2 * r] = _mm512_dpwssd_epi32(acc[2 * r], a, b[0]);
+                acc[2 * r + 1] = _mm512_dpwssd_epi32(acc[2 * r + 1], a, b[1]);
             }
         }
-        // Sixteen horizontal sums at once: pairs of accumulators are interleaved and
-        // added (32-bit, then 64-bit halves), leaving each 128-bit lane of `u[g]` with
-        // accumulators 4g..4g+3's partial sums over that lane; two rounds of swapping
-        // lanes between vectors and adding finish them, in order.
-        let pair32 =
-            |a, b| _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b));
-        let pair64 =
-            |a, b| _mm512_add_epi32(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b));
-        let lanes = |a, b| {
-            _mm512_add_epi32(
-                _mm512_shuffle_i32x4::<0x88>(a, b),
-                _mm512_shuffle_i32x4::<0xDD>(a, b),
-            )
-        };
-        let u: [__m512i; 4] = std::array::from_fn(|g| {
-            let a = &acc[g * 4..g * 4 + 4];
-            pair64(pair32(a[0], a[1]), pair32(a[2], a[3]))
-        });
-        let total = lanes(lanes(u[0], u[1]), lanes(u[2], u[3]));
-        let mut out = [0i32; 16];
-        unsafe { _mm512_storeu_si512(out.as_mut_ptr().cast(), total) };
+        let mut out = [[0i32; PANEL]; 2 * TILE_ROWS];
+        for (o, a) in out.iter_mut().zip(acc) {
+            unsafe { _mm512_storeu_si512(o.as_mut_ptr().cast(), a) };
+        }
         out
     }
 }
@@ -435,56 +533,54 @@ mod tests {
         for (rows, inputs, outputs) in [(7, 75, 13), (9, 4100, 13), (131, 40, 6), (3, 8300, 5)] {
             check(rows, inputs, outputs);
         }
-        // The kernels' integers are exact.
-        let a: Vec<i16> = (0..64).map(|i| (i * 37 % 4095 - 2047) as i16).collect();
-        let b: Vec<i8> = (0..64).map(|i| (i * 91 % 255 - 127) as i8).collect();
-        let c: Vec<i16> = b.iter().map(|&v| i16::from(v)).collect();
-        let d: Vec<i8> = (0..64).map(|i| (i * 13 % 255 - 127) as i8).collect();
-        let dot = |x: &[i16], y: &[i8]| -> i32 {
-            x.iter()
-                .zip(y)
-                .map(|(&x, &y)| i32::from(x) * i32::from(y))
-                .sum()
-        };
-        let (ab, ad, cb, cd) = (dot(&a, &b), dot(&a, &d), dot(&c, &b), dot(&c, &d));
-        for kernel in Kernel::available() {
-            assert_eq!(
-                kernel.dot_4x4([&a, &c, &a, &a], [&b, &d, &d, &b]),
-                [
-                    ab, ad, ad, ab, cb, cd, cd, cb, ab, ad, ad, ab, ab, ad, ad, ab
-                ],
-                "{kernel:?}"
-            );
-        }
-        // Every kernel this CPU has gives the portable loop's integers on rows of every
-        // sign over several steps, with the extremes (+-2047 by +-127) side by side.
-        let x: Vec<Vec<i16>> = (0..4)
-            .map(|s| {
-                (0..192)
-                    .map(|i| match (i + s) % 17 {
-                        0 => -2047,
-                        1 => 2047,
-                        _ => ((i * 53 + s * 101) % 4095 - 2047) as i16,
-                    })
-                    .collect()
-            })
-            .collect();
-        let w: Vec<Vec<i8>> = (0..4)
-            .map(|s| {
-                (0..192)
-                    .map(|i| match (i + s) % 17 {
+    }
+
+    /// Integer rows with a +-127 in each quantise to themselves (scale 1), so every
+    /// kernel's sums can be held to plain dot products, with the extremes (+-2047 by
+    /// +-127) side by side.
+    #[test]
+    fn every_kernel_gives_the_exact_inner_products() {
+        let (inputs, outputs) = (192, 2 * PANEL);
+        let w: Vec<Vec<i8>> = (0..outputs)
+            .map(|o| {
+                (0..inputs)
+                    .map(|i| match (i + o) % 17 {
                         0 => -127,
                         1 => 127,
-                        _ => ((i * 29 + s * 7) % 255 - 127) as i8,
+                        _ => ((i * 29 + o * 7) % 255) as i8 - 127,
                     })
                     .collect()
             })
             .collect();
-        let x = [x[0].as_slice(), &x[1], &x[2], &x[3]];
-        let w = [w[0].as_slice(), &w[1], &w[2], &w[3]];
-        let want = portable_dot_4x4(x, w);
+        let m = QuantizedMatrix::from_rows(inputs, outputs, |o| {
+            w[o].iter().map(|&v| f32::from(v)).collect()
+        });
+        assert!(m.scales.iter().all(|&s| s == 1.0));
+        let x: Vec<Vec<i16>> = (0..TILE_ROWS)
+            .map(|r| {
+                (0..inputs)
+                    .map(|i| match (i + r) % 13 {
+                        0 => -2047,
+                        1 => 2047,
+                        _ => ((i * 53 + r * 101) % 4095) as i16 - 2047,
+                    })
+                    .collect()
+            })
+            .collect();
+        let dot = |x: &[i16], w: &[i8]| -> i32 {
+            x.iter()
+                .zip(w)
+                .map(|(&x, &w)| i32::from(x) * i32::from(w))
+                .sum()
+        };
+        let want: [[i32; PANEL]; 2 * TILE_ROWS] = std::array::from_fn(|rh| {
+            std::array::from_fn(|j| dot(&x[rh / 2], &w[(rh % 2) * PANEL + j]))
+        });
+        let rows: [&[i16]; TILE_ROWS] = std::array::from_fn(|r| x[r].as_slice());
+        let k = padded(inputs);
+        let panels = [&m.values[..k * PANEL], &m.values[k * PANEL..]];
         for kernel in Kernel::available() {
-            assert_eq!(kernel.dot_4x4(x, w), want, "{kernel:?}");
+            assert_eq!(kernel.tile(rows, panels), want, "{kernel:?}");
         }
         #[cfg(target_arch = "x86_64")]
         if std::is_x86_feature_detected!("avx2") {
