@@ -261,7 +261,7 @@ fn quantize_activations(row: &[f32], out: &mut [i16]) -> f32 {
 
 /// [`quantize_activations`] written so that the compiler vectorises it for whichever
 /// instructions the caller enables: the largest magnitude is kept in 16 lanes by
-/// compare-and-select (what `vmaxps` does), and NaN or infinity is caught by a compare.
+/// compare-and-select (what `vmaxps` does), and NaN or infinity is caught by a compare (`is_finite`).
 /// Every build gives the same integers.
 #[inline(always)]
 fn quantize_activations_lanes(row: &[f32], out: &mut [i16]) -> f32 {
@@ -272,13 +272,13 @@ fn quantize_activations_lanes(row: &[f32], out: &mut [i16]) -> f32 {
     for chunk in chunks {
         for (m, x) in lanes.iter_mut().zip(chunk) {
             let a = x.abs();
-            bad |= !(a <= f32::MAX);
+            bad |= !a.is_finite();
             *m = if a > *m { a } else { *m };
         }
     }
     for (m, x) in lanes.iter_mut().zip(rest) {
         let a = x.abs();
-        bad |= !(a <= f32::MAX);
+        bad |= !a.is_finite();
         *m = if a > *m { a } else { *m };
     }
     let max = lanes.iter().fold(0.0f32, |m, &a| if a > m { a } else { m });
@@ -345,7 +345,7 @@ impl Kernel {
     /// multiple of [`STEP`] and at most [`CHUNK`], with values within +-2047; each
     /// panel slice holds that many inputs' weights (16 bytes per input), within +-127.
     fn tile(self, x: [&[i16]; TILE_ROWS], w: [&[i8]; 2]) -> [[i32; PANEL]; 2 * TILE_ROWS] {
-        debug_assert!(x[0].len() % STEP == 0 && x[0].len() <= CHUNK);
+        debug_assert!(x[0].len().is_multiple_of(STEP) && x[0].len() <= CHUNK);
         debug_assert!(w.iter().all(|w| w.len() == x[0].len() * PANEL));
         match self {
             Self::Portable => portable_tile(x, w),
