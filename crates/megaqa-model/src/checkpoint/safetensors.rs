@@ -171,7 +171,8 @@ pub fn le_bytes<T: Copy, const N: usize>(values: &[T], to: impl Fn(T) -> [u8; N]
 /// One tensor to write: its name, dtype, shape and little-endian bytes.
 pub type Entry = (String, Dtype, Vec<usize>, Vec<u8>);
 
-/// A safetensors file of `entries` with `metadata` in its header.
+/// A safetensors file of `entries` with `metadata` in its header. The same entries and
+/// metadata always give the same bytes, so a file's sha256 can be checked.
 pub fn write(
     entries: &[Entry],
     metadata: std::collections::HashMap<String, String>,
@@ -184,12 +185,60 @@ pub fn write(
                 .map_err(|e| format!("{name}: {e}"))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    safetensors::serialize(views, Some(metadata)).map_err(|e| e.to_string())
+    let file = safetensors::serialize(views, Some(metadata)).map_err(|e| e.to_string())?;
+    Ok(with_sorted_metadata(file))
+}
+
+/// `file` with its header's metadata keys in order. safetensors writes them in the
+/// order of the `HashMap` it is given, which changes from run to run.
+fn with_sorted_metadata(file: Vec<u8>) -> Vec<u8> {
+    let n = u64::from_le_bytes(file[..8].try_into().expect("8 bytes")) as usize;
+    let mut header: serde_json::Value =
+        serde_json::from_slice(&file[8..8 + n]).expect("safetensors wrote its own header");
+    if let Some(serde_json::Value::Object(m)) = header.get_mut("__metadata__") {
+        m.sort_keys();
+    }
+    let mut sorted = serde_json::to_vec(&header).expect("a JSON value serialises");
+    // The data's offsets are from the end of the header, so only its padding (to 8
+    // bytes, with spaces, as safetensors pads) depends on the header's length.
+    sorted.resize(sorted.len().next_multiple_of(8), b' ');
+    let mut out = Vec::with_capacity(8 + sorted.len() + file.len() - 8 - n);
+    out.extend((sorted.len() as u64).to_le_bytes());
+    out.extend(sorted);
+    out.extend(&file[8 + n..]);
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The same tensors and metadata give the same bytes however the metadata map was
+    /// built, and read back alike.
+    #[test]
+    fn files_are_written_the_same_every_time() {
+        let entries: Vec<Entry> = vec![(
+            "w".into(),
+            Dtype::F32,
+            vec![2],
+            vec![0, 0, 128, 63, 0, 0, 0, 64],
+        )];
+        let keys: Vec<(String, String)> = (0..12)
+            .map(|i| (format!("key.{i}"), format!("value {i}")))
+            .collect();
+        let forward: std::collections::HashMap<_, _> = keys.iter().cloned().collect();
+        let backward: std::collections::HashMap<_, _> = keys.iter().rev().cloned().collect();
+        let (a, b) = (
+            write(&entries, forward.clone()).unwrap(),
+            write(&entries, backward).unwrap(),
+        );
+        assert_eq!(a, b);
+        let st = SafeTensors::deserialize(&a).unwrap();
+        assert_eq!(st.tensor("w").unwrap().data(), &entries[0].3[..]);
+        let (_, meta) = SafeTensors::read_metadata(&a).unwrap();
+        assert_eq!(meta.metadata().clone().unwrap(), forward);
+        assert_eq!((8 + u64::from_le_bytes(a[..8].try_into().unwrap())) % 8, 0);
+    }
 
     /// The census is read from the first bytes alone, and waits for the whole header.
     #[test]
