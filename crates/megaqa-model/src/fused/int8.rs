@@ -313,7 +313,23 @@ enum Kernel {
 }
 
 impl Kernel {
+    /// The best kernel the CPU has, or a slower one it also has that
+    /// `MEGAQA_INT8_KERNEL=avx2|portable` asks for (to time what a CPU without AVX-512
+    /// or AVX2 would get; the integers are the same).
     fn detect() -> Self {
+        static CHOSEN: std::sync::OnceLock<Kernel> = std::sync::OnceLock::new();
+        *CHOSEN.get_or_init(|| {
+            let best = Self::best();
+            match std::env::var("MEGAQA_INT8_KERNEL").as_deref() {
+                Ok("portable") => Self::Portable,
+                #[cfg(target_arch = "x86_64")]
+                Ok("avx2") if best != Self::Portable => Self::Avx2,
+                _ => best,
+            }
+        })
+    }
+
+    fn best() -> Self {
         #[cfg(target_arch = "x86_64")]
         {
             if std::is_x86_feature_detected!("avx512f")
@@ -338,7 +354,7 @@ impl Kernel {
             if std::is_x86_feature_detected!("avx2") {
                 all.push(Self::Avx2);
             }
-            if Self::detect() == Self::Avx512Vnni {
+            if Self::best() == Self::Avx512Vnni {
                 all.push(Self::Avx512Vnni);
             }
         }
