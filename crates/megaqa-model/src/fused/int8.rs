@@ -141,6 +141,7 @@ impl QuantizedMatrix {
         // Each job takes a block of rows (their activations in L2 while it runs)
         // against a group of panels (each pair's weights stay in L2 across the rows).
         let row_block = (262_144 / (2 * k)).clamp(TILE_ROWS, 256) / TILE_ROWS * TILE_ROWS;
+        // Panels go in pairs, so a group is an even number of them.
         let group = 8;
         let (row_blocks, groups) = (rows.div_ceil(row_block), panels.div_ceil(group));
         let dst = super::Shared(out.as_mut_ptr());
