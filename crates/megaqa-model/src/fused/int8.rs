@@ -563,31 +563,31 @@ mod tests {
     #[test]
     fn every_kernel_gives_the_exact_inner_products() {
         let (inputs, outputs) = (192, 2 * PANEL);
-        let w: Vec<Vec<i8>> = (0..outputs)
-            .map(|o| {
-                (0..inputs)
-                    .map(|i| match (i + o) % 17 {
-                        0 => -127,
-                        1 => 127,
-                        _ => ((i * 29 + o * 7) % 255) as i8 - 127,
-                    })
-                    .collect()
-            })
+        // `rows` rows of values in [-m, m], each holding -m and m.
+        let pattern = |rows: usize, m: i32, every: usize, a: usize, b: usize| -> Vec<Vec<i32>> {
+            (0..rows)
+                .map(|r| {
+                    (0..inputs)
+                        .map(|i| match (i + r) % every {
+                            0 => -m,
+                            1 => m,
+                            _ => ((i * a + r * b) % (2 * m as usize + 1)) as i32 - m,
+                        })
+                        .collect()
+                })
+                .collect()
+        };
+        let w: Vec<Vec<i8>> = pattern(outputs, 127, 17, 29, 7)
+            .into_iter()
+            .map(|r| r.into_iter().map(|v| v as i8).collect())
             .collect();
         let m = QuantizedMatrix::from_rows(inputs, outputs, |o| {
             w[o].iter().map(|&v| f32::from(v)).collect()
         });
         assert!(m.scales.iter().all(|&s| s == 1.0));
-        let x: Vec<Vec<i16>> = (0..TILE_ROWS)
-            .map(|r| {
-                (0..inputs)
-                    .map(|i| match (i + r) % 13 {
-                        0 => -2047,
-                        1 => 2047,
-                        _ => ((i * 53 + r * 101) % 4095) as i16 - 2047,
-                    })
-                    .collect()
-            })
+        let x: Vec<Vec<i16>> = pattern(TILE_ROWS, 2047, 13, 53, 101)
+            .into_iter()
+            .map(|r| r.into_iter().map(|v| v as i16).collect())
             .collect();
         let dot = |x: &[i16], w: &[i8]| -> i32 {
             x.iter()
