@@ -122,6 +122,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         "precision": precision_name(&mode),
         "peak_rss_mb": peak_rss_mb(),
         "int8_weights_mb": int8_mb,
+        "int8_kernel": int8_mb.map(|_| megaqa::model::fused::int8::kernel_name()),
     });
     if let Some((p, passes)) = &profile {
         out["profile"] = profile_json(p, *passes, median);
@@ -153,6 +154,10 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         if let Some(mb) = int8_mb {
             println!(
                 "int8 weights  {mb:.0} MB (the encoder's matmuls and the word embeddings; the f32 ones are freed)"
+            );
+            println!(
+                "int8 kernel   {} (MEGAQA_INT8_KERNEL=avx2|portable picks a slower one)",
+                megaqa::model::fused::int8::kernel_name()
             );
         }
         if let Some((p, passes)) = &profile {

@@ -303,6 +303,18 @@ fn quantize_activations_lanes(row: &[f32], out: &mut [i16]) -> f32 {
     max / ACT_MAX
 }
 
+/// The name of the int8 kernel this process runs (`avx512-vnni`, `avx2` or
+/// `portable`), for `megaqa bench`.
+pub fn kernel_name() -> &'static str {
+    match Kernel::detect() {
+        Kernel::Portable => "portable",
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2 => "avx2",
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512Vnni => "avx512-vnni",
+    }
+}
+
 /// Which inner-product kernel runs: the best the CPU has.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Kernel {
