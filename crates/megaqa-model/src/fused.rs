@@ -61,6 +61,19 @@ fn row_major(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
     }
 }
 
+/// A bias's values, checked to fit rows of `width`.
+fn bias_values(bias: Tensor<1>, width: usize) -> Vec<f32> {
+    let bias = into_flex(bias);
+    let values = row_major(&bias).into_owned();
+    assert_eq!(
+        values.len(),
+        width,
+        "bias of {} for rows of {width}",
+        values.len()
+    );
+    values
+}
+
 /// `gelu(h + bias)` with exact erf, `bias` broadcast over the last dimension. `Err(h)`
 /// where the fused kernel does not apply.
 pub fn bias_gelu<const D: usize>(h: Tensor<D>, bias: Tensor<1>) -> Result<Tensor<D>, Tensor<D>> {
@@ -69,14 +82,7 @@ pub fn bias_gelu<const D: usize>(h: Tensor<D>, bias: Tensor<1>) -> Result<Tensor
     }
     let dims = h.dims();
     let width = dims[D - 1];
-    let bias = into_flex(bias);
-    let bias = row_major(&bias);
-    assert_eq!(
-        bias.len(),
-        width,
-        "bias of {} for rows of {width}",
-        bias.len()
-    );
+    let bias = bias_values(bias, width);
     let mut h = into_flex(h);
     let rows_per_job = (16384 / width).max(1);
     let run = |values: &mut [f32]| {
@@ -124,14 +130,7 @@ pub fn linear(
     let mut out = vec![0.0f32; rows * outputs];
     let read_dst = match bias {
         Some(bias) => {
-            let bias = into_flex(bias);
-            let bias = row_major(&bias);
-            assert_eq!(
-                bias.len(),
-                outputs,
-                "bias of {} for {outputs} outputs",
-                bias.len()
-            );
+            let bias = bias_values(bias, outputs);
             out.par_chunks_mut(outputs)
                 .for_each(|row| row.copy_from_slice(&bias));
             true

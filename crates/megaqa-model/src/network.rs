@@ -41,14 +41,9 @@ impl Embeddings {
             return Tensor::from_data(values, &device);
         }
         // Kept in 16 bits while the rest computes in f32 (`QaModel::from_weights_16bit`):
-        // only the looked-up rows are widened.
-        let words = self.word.forward(ids);
+        // only the looked-up rows are widened (`cast` to the same type is a no-op).
         let compute = self.position.weight.val().dtype();
-        if words.dtype() == compute {
-            words
-        } else {
-            words.cast(compute)
-        }
+        self.word.forward(ids).cast(compute)
     }
 
     /// How many tokens the word embeddings have a row for.
@@ -241,13 +236,9 @@ impl EncoderLayer {
             None => (x, bias),
         };
         // A weight kept in 16 bits under f32 compute (`QaModel::from_weights_16bit`) is
-        // widened for this product only and dropped after it.
-        let weight = linear.weight.val();
-        let weight = if weight.dtype() == x.dtype() {
-            weight
-        } else {
-            weight.cast(x.dtype())
-        };
+        // widened for this product only and dropped after it (`cast` to the same type
+        // is a no-op).
+        let weight = linear.weight.val().cast(x.dtype());
         #[cfg(not(target_arch = "wasm32"))]
         let x = match crate::fused::linear(x, weight.clone(), bias.clone()) {
             Ok(y) => return y,
@@ -492,15 +483,9 @@ impl<'a> Fill<'a> {
         let bytes = raw.into_bytes();
         let bytes = match (transposed, shape.as_slice()) {
             (true, &[rows, cols]) => {
-                let mut t = vec![0u8; bytes.len()];
-                for r in 0..rows {
-                    for c in 0..cols {
-                        let (from, to) = (2 * (r * cols + c), 2 * (c * rows + r));
-                        t[to..to + 2].copy_from_slice(&bytes[from..from + 2]);
-                    }
-                }
                 shape.swap(0, 1);
-                t
+                // Each value is 2 bytes: transposed as such, never widened.
+                crate::params::transpose(bytes.as_chunks::<2>().0, rows, cols).into_flattened()
             }
             _ => bytes,
         };

@@ -97,8 +97,8 @@ pub fn canonical(path: &[String]) -> (String, bool) {
 }
 
 /// Row-major `[rows, cols]` values transposed.
-pub fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut t = vec![0f32; values.len()];
+pub fn transpose<T: Copy + Default>(values: &[T], rows: usize, cols: usize) -> Vec<T> {
+    let mut t = vec![T::default(); values.len()];
     for r in 0..rows {
         for c in 0..cols {
             t[c * rows + r] = values[r * cols + c];

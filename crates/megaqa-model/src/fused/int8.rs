@@ -23,7 +23,7 @@
 use burn::tensor::Tensor;
 use rayon::prelude::*;
 
-use crate::checkpoint::int8::quantize_row;
+use crate::checkpoint::int8::{quantize_row, quantize_symmetric};
 
 /// Rows are padded with zeros to a multiple of this, the AVX-512 step.
 const STEP: usize = 32;
@@ -47,7 +47,7 @@ pub struct QuantizedMatrix {
     pub inputs: usize,
     /// Panels of [`PANEL`] outputs (the last padded with zero weights), each `k` inputs
     /// deep: input pair `t`'s weights for the panel's outputs at `32 t` as `w[o][2t],
-    /// w[o][2t+1]` for o in order. See [`QuantizedMatrix::at`].
+    /// w[o][2t+1]` for o in order. See [`QuantizedMatrix::row_positions`].
     values: Vec<i8>,
     scales: Vec<f32>,
 }
@@ -78,33 +78,28 @@ impl QuantizedMatrix {
         let mut q = vec![0i8; inputs];
         for o in 0..outputs {
             m.scales.push(quantize_row(&row(o), &mut q));
-            for (i, &v) in q.iter().enumerate() {
-                let at = m.at(o, i);
+            for (at, &v) in Self::row_positions(inputs, o).zip(&q) {
                 m.values[at] = v;
             }
         }
         m
     }
 
-    /// Where weight (output `o`, input `i`) is kept in `values`.
-    fn at(&self, o: usize, i: usize) -> usize {
-        let k = padded(self.inputs);
-        ((o / PANEL) * k + (i & !1)) * PANEL + (o % PANEL) * 2 + (i & 1)
+    /// Where output `o`'s weights for inputs 0, 1, ... `inputs - 1` are kept in
+    /// `values`: every other pair of its panel, from its lane on.
+    fn row_positions(inputs: usize, o: usize) -> impl Iterator<Item = usize> {
+        let k = padded(inputs);
+        let (panel, lane) = ((o / PANEL) * k * PANEL, (o % PANEL) * 2);
+        (0..inputs).map(move |i| panel + (i & !1) * PANEL + lane + (i & 1))
     }
 
     /// Rows `ids` back in f32, one after another (an embedding lookup).
     pub fn rows(&self, ids: &[i64]) -> Vec<f32> {
-        let k = padded(self.inputs);
         let mut out = Vec::with_capacity(ids.len() * self.inputs);
         for &id in ids {
             let r = id as usize;
             let s = self.scales[r];
-            // Row r's weights are every other pair of its panel, from its lane on.
-            let panel = &self.values[(r / PANEL) * k * PANEL..][..k * PANEL];
-            let lane = (r % PANEL) * 2;
-            out.extend(
-                (0..self.inputs).map(|i| panel[(i & !1) * PANEL + lane + (i & 1)] as f32 * s),
-            );
+            out.extend(Self::row_positions(self.inputs, r).map(|at| self.values[at] as f32 * s));
         }
         out
     }
@@ -240,8 +235,7 @@ pub fn linear(
         "int8 linear of {} inputs given {inputs}",
         w.inputs
     );
-    let bias = bias.map(super::into_flex);
-    let bias = bias.as_ref().map(super::row_major);
+    let bias = bias.map(|b| super::bias_values(b, w.outputs));
     let x = super::into_flex(x);
     let out = w.matmul(&super::row_major(&x), batch * seq, bias.as_deref());
     Ok(super::from_flex(out, [batch, seq, w.outputs]))
@@ -265,42 +259,11 @@ fn quantize_activations(row: &[f32], out: &mut [i16]) -> f32 {
     quantize_activations_lanes(row, out)
 }
 
-/// [`quantize_activations`] written so that the compiler vectorises it for whichever
-/// instructions the caller enables: the largest magnitude is kept in 16 lanes by
-/// compare-and-select (what `vmaxps` does), and NaN or infinity is caught by a compare (`is_finite`).
-/// Every build gives the same integers.
+/// [`quantize_activations`] in 12 bits, inlined into each caller so that it is
+/// vectorised for the instructions that caller enables.
 #[inline(always)]
 fn quantize_activations_lanes(row: &[f32], out: &mut [i16]) -> f32 {
-    let mut lanes = [0.0f32; 16];
-    let mut bad = false;
-    let chunks = row.chunks_exact(16);
-    let rest = chunks.remainder();
-    for chunk in chunks {
-        for (m, x) in lanes.iter_mut().zip(chunk) {
-            let a = x.abs();
-            bad |= !a.is_finite();
-            *m = if a > *m { a } else { *m };
-        }
-    }
-    for (m, x) in lanes.iter_mut().zip(rest) {
-        let a = x.abs();
-        bad |= !a.is_finite();
-        *m = if a > *m { a } else { *m };
-    }
-    let max = lanes.iter().fold(0.0f32, |m, &a| if a > m { a } else { m });
-    if bad {
-        out.fill(0);
-        return f32::NAN;
-    }
-    if max == 0.0 {
-        out.fill(0);
-        return 0.0;
-    }
-    let inv = ACT_MAX / max;
-    for (q, x) in out.iter_mut().zip(row) {
-        *q = (x * inv).round() as i16;
-    }
-    max / ACT_MAX
+    quantize_symmetric(row, out, ACT_MAX, |v| v as i16)
 }
 
 /// The name of the int8 kernel this process runs (`avx512-vnni`, `avx2` or
