@@ -11,7 +11,7 @@
 // Then it reloads the page offline and checks that the model comes back from
 // browser storage.
 //
-// node drive.mjs --dist DIR --mode webgpu|cpu --out DIR --cases CASES.json [--query ?batch=1]
+// node drive.mjs --dist DIR --mode webgpu|cpu --out DIR --cases CASES.json [--query ?batch=1] [--cases-only 1] [--timeout-s 180] [--then-load URL] [--profile DIR]
 import { readFile, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -30,8 +30,14 @@ const flags = [
   "--no-first-run", "--disable-quic", "--disable-dev-shm-usage",
 ];
 if (args.mode === "webgpu") flags.push("--enable-unsafe-webgpu", "--enable-features=Vulkan", "--use-angle=swiftshader");
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", headless: true, args: flags });
-const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 1000 } });
+// --profile DIR: a profile on disk, as a user's browser has (browser storage is then
+// on disk; a fresh context keeps it in memory, in another process).
+const launch = { executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", headless: true, args: flags };
+const options = { acceptDownloads: true, viewport: { width: 1280, height: 1000 } };
+const browser = args.profile ? null : await chromium.launch(launch);
+const context = args.profile
+  ? await chromium.launchPersistentContext(args.profile, { ...launch, ...options })
+  : await browser.newContext(options);
 const page = await context.newPage();
 const console_lines = [];
 page.on("console", (m) => console_lines.push(`${m.type()}: ${m.text()}`));
@@ -57,18 +63,20 @@ const longTasks = async () => {
   return { count: all.length, over_200ms: all.filter(([, d]) => d > 200).length, max_ms: Math.max(0, ...all.map(([, d]) => d)), all };
 };
 
+// How long to wait for loading, kernels and each answer (--timeout-s; 180 s).
+const WAIT_MS = (Number(args["timeout-s"]) || 180) * 1000;
 const result = { mode: args.mode };
 try {
   const t0 = Date.now();
   await page.goto(base + (args.query ?? ""));
-  await page.waitForSelector("[data-testid=model]", { timeout: 180_000 });
+  await page.waitForSelector("[data-testid=model]", { timeout: WAIT_MS });
   result.load_ms = Date.now() - t0;
   result.backend = (await page.textContent("[data-testid=backend]")).trim();
   result.compute = (await page.textContent("[data-testid=compute]")).trim();
   const card = await page.$("[data-testid=card]");
   result.card = card ? (await card.textContent()).trim() : null;
   // On WebGPU the app compiles the model's kernels right after loading.
-  await page.waitForSelector("[data-testid=ready]", { timeout: 180_000 });
+  await page.waitForSelector("[data-testid=ready]", { timeout: WAIT_MS });
   result.ready_ms = Date.now() - t0;
   result.ready = (await page.textContent("[data-testid=ready]")).trim();
 
@@ -87,7 +95,7 @@ try {
     const t1 = Date.now();
     await page.press("#question", "Enter");
     // The export button counts the answered questions: wait for this one's.
-    await page.waitForSelector(`#export:has-text("(${i + 1} question")`, { timeout: 180_000 });
+    await page.waitForSelector(`#export:has-text("(${i + 1} question")`, { timeout: WAIT_MS });
     const at = (await page.evaluate((n) => window.__answeredAt[n], i + 1)) ?? Date.now();
     const r = { question: c.question, ask_ms: at - t1 };
     if (i === 0) {
@@ -120,46 +128,69 @@ try {
   await mkdir(args.out, { recursive: true });
   await page.screenshot({ path: join(args.out, `screenshot-${args.mode}.png`), fullPage: true });
 
-  // The same page on a phone-sized screen.
-  await page.setViewportSize({ width: 390, height: 844 });
-  await page.screenshot({ path: join(args.out, `phone-${args.mode}.png`), fullPage: true });
-  await page.setViewportSize({ width: 1280, height: 1000 });
+  // --then-load URL: load another model through the page's URL box (a new worker
+  // replaces one holding a big model) and ask the first case again.
+  if (args["then-load"]) {
+    const t2 = Date.now();
+    await page.fill("#model-url", args["then-load"]);
+    await page.click("button:has-text('Load')");
+    await page.waitForFunction((u) => (document.querySelector("[data-testid=model]")?.textContent ?? "").includes(u) && !document.querySelector("button:has-text('Load')")?.disabled, args["then-load"], { timeout: WAIT_MS }).catch(() => {});
+    await page.waitForSelector("[data-testid=model]", { timeout: WAIT_MS });
+    const loaded_ms = Date.now() - t2;
+    const before = await page.textContent("#export");
+    await page.press("#question", "Enter");
+    await page.waitForFunction((b) => document.getElementById("export")?.textContent !== b, before, { timeout: WAIT_MS });
+    result.then_load = {
+      url: args["then-load"],
+      loaded_ms,
+      model: (await page.textContent("[data-testid=model]")).trim(),
+      timings: (await page.textContent("[data-testid=timings]")).trim(),
+      highlight: await page.$eval("[data-testid=highlight]", (m) => m.textContent).catch(() => null),
+    };
+  }
+  // --cases-only 1 stops here: a script measuring a big model's load and answers.
+  if (!args["cases-only"]) {
+    // The same page on a phone-sized screen.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.screenshot({ path: join(args.out, `phone-${args.mode}.png`), fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 1000 });
 
-  // A model URL that 404s, then one too big: one line in the page naming the file and
-  // why, and the model already loaded still answers.
-  await page.fill("#model-url", "./models/missing.safetensors");
-  await page.click("button:has-text('Load')");
-  await page.waitForSelector("[data-testid=error]", { timeout: 60_000 });
-  result.bad_url_error = (await page.textContent("[data-testid=error]")).trim();
-  // A model too big for the tab's wasm memory (the test serves only its header):
-  // refused from the header, with the memory it needs, before the rest downloads.
-  await page.fill("#model-url", "./models/too-big.safetensors");
-  await page.click("button:has-text('Load')");
-  await page.waitForSelector("[data-testid=error]:has-text('too-big')", { timeout: 60_000 });
-  result.too_big_error = (await page.textContent("[data-testid=error]")).trim();
-  await page.locator("section[aria-labelledby=ask-h]").screenshot({ path: join(args.out, `big-model-${args.mode}.png`) });
-  await page.press("#question", "Enter");
-  const n = result.cases.length + 1;
-  await page.waitForSelector(`#export:has-text("(${n} question")`, { timeout: 180_000 });
-  result.answered_after_bad_url = true;
+    // A model URL that 404s, then one too big: one line in the page naming the file and
+    // why, and the model already loaded still answers.
+    await page.fill("#model-url", "./models/missing.safetensors");
+    await page.click("button:has-text('Load')");
+    await page.waitForSelector("[data-testid=error]", { timeout: 60_000 });
+    result.bad_url_error = (await page.textContent("[data-testid=error]")).trim();
+    // A model too big for the tab's wasm memory (the test serves only its header):
+    // refused from the header, with the memory it needs, before the rest downloads.
+    await page.fill("#model-url", "./models/too-big.safetensors");
+    await page.click("button:has-text('Load')");
+    await page.waitForSelector("[data-testid=error]:has-text('too-big')", { timeout: 60_000 });
+    result.too_big_error = (await page.textContent("[data-testid=error]")).trim();
+    await page.locator("section[aria-labelledby=ask-h]").screenshot({ path: join(args.out, `big-model-${args.mode}.png`) });
+    await page.press("#question", "Enter");
+    const n = result.cases.length + 1;
+    await page.waitForSelector(`#export:has-text("(${n} question")`, { timeout: WAIT_MS });
+    result.answered_after_bad_url = true;
 
-  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export")]);
-  result.export = join(args.out, `session-${args.mode}.json`);
-  await download.saveAs(result.export);
+    const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export")]);
+    result.export = join(args.out, `session-${args.mode}.json`);
+    await download.saveAs(result.export);
 
-  // Offline: the app shell from the service worker, the model from browser storage.
-  await page.evaluate(async () => { await navigator.serviceWorker.ready; });
-  await context.setOffline(true);
-  await page.reload();
-  await page.waitForSelector("[data-testid=model]", { timeout: 180_000 });
-  result.offline_reload = true;
-  result.cached_models = (await page.textContent("[data-testid=cached]")).trim();
-  // Documents come back from browser storage too.
-  result.documents_after_reload = await page
-    .waitForSelector("[data-testid=docs]", { timeout: 20_000 })
-    .then((e) => e.textContent())
-    .then((t) => t.trim())
-    .catch(() => null);
+    // Offline: the app shell from the service worker, the model from browser storage.
+    await page.evaluate(async () => { await navigator.serviceWorker.ready; });
+    await context.setOffline(true);
+    await page.reload();
+    await page.waitForSelector("[data-testid=model]", { timeout: WAIT_MS });
+    result.offline_reload = true;
+    result.cached_models = (await page.textContent("[data-testid=cached]")).trim();
+    // Documents come back from browser storage too.
+    result.documents_after_reload = await page
+      .waitForSelector("[data-testid=docs]", { timeout: 20_000 })
+      .then((e) => e.textContent())
+      .then((t) => t.trim())
+      .catch(() => null);
+  }
 } catch (e) {
   result.error = String(e);
   try {
@@ -169,7 +200,7 @@ try {
 } finally {
   result.console = console_lines.slice(-20);
   await writeFile(join(args.out, `console-${args.mode}.txt`), console_lines.join("\n")).catch(() => {});
-  await browser.close();
+  await (browser ?? context).close();
   server.close();
 }
 console.log(JSON.stringify(result));

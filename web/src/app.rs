@@ -47,6 +47,10 @@ pub struct Page {
     pub use_docs: RwSignal<bool>,
     /// None while the GPU compiles the model's kernels; then what the page says.
     pub ready: RwSignal<Option<String>>,
+    /// What a new worker loads first, when it replaces one ([`Event::Restart`]).
+    restart: StoredValue<Option<(Load, Option<Cached>)>>,
+    /// The files of the last load from files: a new worker needs them again.
+    files: StoredValue<Vec<web_sys::File>, LocalStorage>,
 }
 
 /// The page's state, for a panel.
@@ -75,26 +79,52 @@ impl Page {
             docs: RwSignal::new(None),
             use_docs: RwSignal::new(false),
             ready: RwSignal::new(None),
+            restart: StoredValue::new(None),
+            files: StoredValue::new_local(vec![]),
         }
     }
 
     /// What the page does with an event from the engine.
     fn on(&self, event: Event) {
         match event {
-            // The worker listens: open the backend and load the first model.
-            Event::Started => bridge::send(
-                &Request::Start {
-                    force_cpu: query("backend").as_deref() == Some("cpu"),
-                    bucket: query("bucket").and_then(|v| v.parse().ok()),
-                    f16: match query("precision").as_deref() {
-                        Some("f16") => Some(true),
-                        Some("f32") => Some(false),
-                        _ => None,
+            // The worker listens: open the backend and load the first model (or, in a
+            // worker that replaces one, the model it was replaced for).
+            Event::Started => {
+                let (model, fallback) = self
+                    .restart
+                    .try_update_value(Option::take)
+                    .flatten()
+                    .unwrap_or_else(|| (self.request(LoadFrom::Url(start_url())), None));
+                let files = match model.from {
+                    LoadFrom::Files => self.files.get_value(),
+                    _ => vec![],
+                };
+                bridge::send(
+                    &Request::Start {
+                        force_cpu: query("backend").as_deref() == Some("cpu"),
+                        bucket: query("bucket").and_then(|v| v.parse().ok()),
+                        f16: match query("precision").as_deref() {
+                            Some("f16") => Some(true),
+                            Some("f32") => Some(false),
+                            _ => None,
+                        },
+                        model,
+                        fallback,
                     },
-                    model: self.request(LoadFrom::Url(start_url())),
-                },
-                &[],
-            ),
+                    &files,
+                );
+            }
+            // A new worker gives the old one's memory back; its session goes with it.
+            Event::Restart { load, fallback } => {
+                self.restart.set_value(Some((load, fallback)));
+                self.session.set(0);
+                self.ready.set(None);
+                self.status
+                    .set("starting a new engine, to give the last model's memory back…".into());
+                if let Err(e) = bridge::restart() {
+                    self.error.set(Some(e));
+                }
+            }
             Event::Backend { label, f16, note } => {
                 self.backend.set(label);
                 self.f16.set(f16);
@@ -148,6 +178,9 @@ impl Page {
     pub fn load(&self, from: LoadFrom, files: &[web_sys::File]) {
         self.busy.set(true);
         self.error.set(None);
+        if matches!(from, LoadFrom::Files) {
+            self.files.set_value(files.to_vec());
+        }
         bridge::send(&Request::Load(self.request(from)), files);
     }
 

@@ -21,6 +21,8 @@ extern "C" {
     fn set_onmessage(this: &Worker, handler: &js_sys::Function);
     #[wasm_bindgen(method, setter)]
     fn set_onerror(this: &Worker, handler: &js_sys::Function);
+    #[wasm_bindgen(method)]
+    fn terminate(this: &Worker);
 }
 
 /// trunk's loader for the worker's wasm (index.html's `data-type="worker"` link).
@@ -34,15 +36,35 @@ struct Link {
     waiting: Vec<JsValue>,
 }
 
+type OnEvent = Rc<dyn Fn(Event)>;
+
 thread_local! {
     static LINK: RefCell<Option<Link>> = const { RefCell::new(None) };
+    static ON_EVENT: RefCell<Option<OnEvent>> = const { RefCell::new(None) };
 }
 
 /// Starts the worker; `on_event` gets every event it posts.
 pub fn start(on_event: impl Fn(Event) + 'static) -> Result<(), String> {
+    let on_event: OnEvent = Rc::new(on_event);
+    ON_EVENT.with(|h| *h.borrow_mut() = Some(on_event.clone()));
+    spawn(on_event)
+}
+
+/// Ends the worker, and with it all of its memory, and starts a new one that sends
+/// `Started` again; requests sent meanwhile wait for it.
+pub fn restart() -> Result<(), String> {
+    if let Some(link) = LINK.with(|l| l.borrow_mut().take()) {
+        link.worker.terminate();
+    }
+    let on_event = ON_EVENT
+        .with(|h| h.borrow().clone())
+        .ok_or("the engine's worker was never started")?;
+    spawn(on_event)
+}
+
+fn spawn(on_event: OnEvent) -> Result<(), String> {
     let worker = Worker::new(WORKER_URL)
         .map_err(|e| format!("the engine's worker ({WORKER_URL}) did not start: {e:?}"))?;
-    let on_event = Rc::new(on_event);
     let on_failure = on_event.clone();
     let on_message =
         Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
@@ -67,7 +89,7 @@ pub fn start(on_event: impl Fn(Event) + 'static) -> Result<(), String> {
     });
     worker.set_onmessage(on_message.as_ref().unchecked_ref());
     worker.set_onerror(on_error.as_ref().unchecked_ref());
-    // Both live as long as the page.
+    // Both live as long as the page (a worker replaced leaves two small closures).
     on_message.forget();
     on_error.forget();
     LINK.with(|l| {

@@ -44,6 +44,8 @@ struct Host {
     /// Whether the loaded engine computes in f16 (the export says so).
     in_f16: bool,
     engine: Option<Rc<Engine>>,
+    /// The browser storage key of the loaded model.
+    loaded: Option<String>,
     library: Option<Rc<Library>>,
     session: Vec<QuestionResult>,
 }
@@ -61,8 +63,9 @@ pub fn handle(request: Request, files: Vec<web_sys::File>) {
                 bucket,
                 f16,
                 model,
-            } => start(force_cpu, bucket, f16, model).await,
-            Request::Load(load) => load_model(load, files).await,
+                fallback,
+            } => start((force_cpu, bucket, f16), model, files, fallback).await,
+            Request::Load(load) => replace_model(load, files).await,
             Request::Documents => read_documents(files).await,
             Request::ForgetDocuments => {
                 HOST.with(|h| h.borrow_mut().library = None);
@@ -87,8 +90,14 @@ pub fn handle(request: Request, files: Vec<web_sys::File>) {
     });
 }
 
-/// Opens the backend, loads the first model and brings back the kept documents.
-async fn start(force_cpu: bool, bucket: Option<usize>, f16: Option<bool>, model: Load) {
+/// Opens the backend, loads the first model (or `fallback`, from browser storage, if
+/// that fails) and brings back the kept documents.
+async fn start(
+    (force_cpu, bucket, f16): (bool, Option<usize>, Option<bool>),
+    model: Load,
+    files: Vec<web_sys::File>,
+    fallback: Option<Cached>,
+) {
     let c = compute::open(force_cpu).await;
     post(&Event::Backend {
         label: c.label(),
@@ -102,7 +111,22 @@ async fn start(force_cpu: bool, bucket: Option<usize>, f16: Option<bool>, model:
         h.f16 = f16;
     });
     list_stored().await;
-    load_model(model, vec![]).await;
+    let (question, passage) = (model.question.clone(), model.passage.clone());
+    if let Some(failed) = load_model(model, files).await
+        && let Some(c) = fallback
+    {
+        let name = c.name.clone();
+        let load = Load {
+            from: LoadFrom::Stored(c),
+            question,
+            passage,
+        };
+        if load_model(load, vec![]).await.is_none() {
+            post(&Event::Error(Some(format!(
+                "{failed} (the model before it, {name}, is loaded again)"
+            ))));
+        }
+    }
     match documents::kept().await {
         Ok(files) if !files.is_empty() => install_documents(&files, false).await,
         Ok(_) => {}
@@ -117,8 +141,82 @@ async fn list_stored() {
     }
 }
 
-/// Loads a model from a URL (or browser storage), storage or files, and installs it.
-async fn load_model(load: Load, files: Vec<web_sys::File>) {
+/// Above this much wasm memory, a worker with a model loaded hands a new model to a
+/// new worker ([`Event::Restart`]): wasm memory never shrinks, so the old model's
+/// memory would stay the tab's while the new one is added (a 345M model in f16 and
+/// then in f32 left the tab at 7.5 GB). Below it, a model is replaced in place: faster,
+/// and the session's answers stay.
+const NEW_WORKER_OVER: u64 = 512 << 20;
+
+/// Loads a model in place of the loaded one: in this worker, or, if this worker holds
+/// much memory, in a new one once the model passed the checks made before its bytes
+/// arrive (so that a bad URL leaves the loaded model as it was).
+async fn replace_model(load: Load, files: Vec<web_sys::File>) {
+    let loaded = HOST.with(|h| h.borrow().loaded.clone());
+    let memory = core::arch::wasm32::memory_size(0) as u64 * 65536;
+    let Some(loaded) = loaded.filter(|_| memory > NEW_WORKER_OVER) else {
+        load_model(load, files).await;
+        return;
+    };
+    post(&Event::Busy(true));
+    post(&Event::Error(None));
+    match check_before_loading(&load, &files).await {
+        Ok(()) => {
+            let fallback = store::list()
+                .await
+                .ok()
+                .and_then(|list| list.into_iter().find(|c| c.key == loaded));
+            post(&Event::Restart { load, fallback });
+        }
+        Err(e) => {
+            post(&Event::Error(Some(e)));
+            post(&Event::Busy(false));
+        }
+    }
+}
+
+/// What can be known of a model before all of it is read: a URL answers (and its
+/// header, the first bytes, fits this tab), or a file's header fits.
+async fn check_before_loading(load: &Load, files: &[web_sys::File]) -> Result<(), String> {
+    let Some(c) = HOST.with(|h| h.borrow().compute.clone()) else {
+        return Ok(());
+    };
+    match &load.from {
+        LoadFrom::Stored(_) => Ok(()),
+        LoadFrom::Url(url) => {
+            if store::has(url).await {
+                return Ok(());
+            }
+            let name = url.rsplit('/').next().unwrap_or(url).to_string();
+            // The download stops (this error) once the header is judged.
+            const JUDGED: &str = "judged";
+            let judged = store::fetch_with_progress(url, |got, total| {
+                match compute::judge_head(&c, got, total) {
+                    Ok(true) => Err(JUDGED.into()),
+                    Ok(false) => Ok(()),
+                    Err(e) => Err(format!("{name}: {e}")),
+                }
+            })
+            .await;
+            match judged {
+                Err(e) if e != JUDGED => Err(e),
+                _ => Ok(()),
+            }
+        }
+        LoadFrom::Files => {
+            for f in files {
+                let head = store::read_head(f, 1 << 20).await?;
+                compute::judge_head(&c, &head, Some(f.size() as u64))
+                    .map_err(|e| format!("{}: {e}", f.name()))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Loads a model from a URL (or browser storage), storage or files, and installs it;
+/// the error shown if it could not.
+async fn load_model(load: Load, files: Vec<web_sys::File>) -> Option<String> {
     post(&Event::Busy(true));
     post(&Event::Error(None));
     let opened = match &load.from {
@@ -129,7 +227,16 @@ async fn load_model(load: Load, files: Vec<web_sys::File>) {
     post(&Event::Progress(None));
     let engine = match opened {
         Ok(((origin, ckpt, bytes, sha), writing)) => {
+            // Where browser storage keeps it (what a new worker loads again).
+            let key = match &load.from {
+                LoadFrom::Url(url) => store::absolute(url),
+                LoadFrom::Stored(c) => c.key.clone(),
+                LoadFrom::Files => store::absolute(&store::local_key(&origin, &sha)),
+            };
             let engine = install(origin, ckpt, bytes, sha);
+            if engine.is_ok() {
+                HOST.with(|h| h.borrow_mut().loaded = Some(key));
+            }
             if let Some(w) = writing
                 && let Err(e) = w.done().await
             {
@@ -137,15 +244,19 @@ async fn load_model(load: Load, files: Vec<web_sys::File>) {
             }
             engine
         }
-        Err(e) => {
-            post(&Event::Error(Some(e)));
-            None
-        }
+        Err(e) => Err(e),
     };
+    if let Err(e) = &engine {
+        post(&Event::Error(Some(e.clone())));
+    }
     post(&Event::Busy(false));
     list_stored().await;
-    if let Some(engine) = engine {
-        warm(engine, &load.question, &load.passage).await;
+    match engine {
+        Ok(engine) => {
+            warm(engine, &load.question, &load.passage).await;
+            None
+        }
+        Err(e) => Some(e),
     }
 }
 
@@ -206,7 +317,7 @@ async fn from_url(url: &str) -> Result<(Opened, Option<store::Writing>), String>
         None
     } else if len > BIG_DOWNLOAD {
         post(&Event::Status("keeping it in browser storage…".into()));
-        let (b, written) = store::put_in_pieces(url, &name, bytes, &sha).await;
+        let (b, written) = store::put_big(url, &name, bytes, &sha).await;
         bytes = b;
         match written {
             Ok(()) => stored_whole = true,
@@ -287,10 +398,14 @@ async fn from_files(files: &[web_sys::File]) -> Result<Opened, String> {
 
 /// Builds the engine for a checkpoint (on WebGPU unless the model does not fit) and
 /// makes it the one that answers.
-fn install(origin: String, ckpt: Checkpoint, bytes: u64, sha256: String) -> Option<Rc<Engine>> {
+fn install(
+    origin: String,
+    ckpt: Checkpoint,
+    bytes: u64,
+    sha256: String,
+) -> Result<Rc<Engine>, String> {
     let Some(compute) = HOST.with(|h| h.borrow().compute.clone()) else {
-        post(&Event::Error(Some("the backend is not ready".into())));
-        return None;
+        return Err("the backend is not ready".into());
     };
     let cfg = ckpt.config.clone();
     let largest = ckpt
@@ -338,13 +453,7 @@ fn install(origin: String, ckpt: Checkpoint, bytes: u64, sha256: String) -> Opti
     } else {
         Engine::new(ckpt, device, dtype)
     };
-    let mut engine = match built {
-        Ok(e) => e,
-        Err(e) => {
-            post(&Event::Error(Some(e.to_string())));
-            return None;
-        }
-    };
+    let mut engine = built.map_err(|e| e.to_string())?;
     if on_gpu {
         let bucket = HOST.with(|h| h.borrow().bucket);
         engine.shapes = bucket.map_or(Shapes::GPU, |step| Shapes::Buckets { step });
@@ -379,7 +488,7 @@ fn install(origin: String, ckpt: Checkpoint, bytes: u64, sha256: String) -> Opti
         h.engine = Some(engine.clone());
         h.in_f16 = f16;
     });
-    Some(engine)
+    Ok(engine)
 }
 
 /// On WebGPU, answers the boxes' question and passage right after loading (and drops

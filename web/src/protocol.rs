@@ -21,6 +21,10 @@ pub enum Request {
         /// `shader-f16`, else f32.
         f16: Option<bool>,
         model: Load,
+        /// The model to load again from browser storage if `model` fails: the one a
+        /// replaced worker had ([`Event::Restart`]).
+        #[serde(default)]
+        fallback: Option<Cached>,
     },
     /// Load a model (and make it the engine, once it has loaded).
     Load(Load),
@@ -91,6 +95,14 @@ pub enum Event {
     },
     /// The session as a megaqa results file (JSON), for the page to save.
     Export(String),
+    /// Load `load` in a new worker, and end this one: this one holds more memory than
+    /// a new one would (wasm memory never shrinks), and `load` passed the checks made
+    /// before its bytes (the server answered; its header fits). `fallback`: this
+    /// worker's model in browser storage, loaded again if `load` then fails.
+    Restart {
+        load: Load,
+        fallback: Option<Cached>,
+    },
 }
 
 /// A model kept in browser storage.

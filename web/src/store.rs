@@ -145,6 +145,55 @@ fn entry(name: &str, sha: &str, bytes: &[u8]) -> Result<ResponseInit, String> {
     Ok(init)
 }
 
+/// Keeps a big model under `key`: its bytes in a file of the origin's private file
+/// system (OPFS), written synchronously straight from wasm memory, and a bodiless entry
+/// in the models' cache naming that file (so `list`, `get` and `delete` see it like
+/// any other). Where this context has no synchronous OPFS access (a page: only
+/// dedicated workers, the engine's home, have it), it falls back to
+/// [`put_in_pieces`]. Why not always the Cache API: a `Response` body takes each
+/// piece as a new JS buffer that only the garbage collector frees, and the tab held
+/// up to ~90 MB of them at once for a 669 MB model; and Chromium failed to store a
+/// file that big there at all. The bytes come back with how the write ended.
+pub async fn put_big(
+    key: &str,
+    name: &str,
+    bytes: Vec<u8>,
+    sha: &str,
+) -> (Vec<u8>, Result<(), String>) {
+    if !opfs::writable_here() {
+        return put_in_pieces(key, name, bytes, sha).await;
+    }
+    let file = opfs::file_name(key);
+    let written = async {
+        opfs::write(&file, &bytes)
+            .await
+            .map_err(|e| js_err("saving in browser storage (is it full?)", e))?;
+        let headers = Headers::new().map_err(|e| js_err("headers", e))?;
+        for (k, v) in [
+            ("x-megaqa-name", name),
+            ("x-megaqa-sha256", sha),
+            ("x-megaqa-bytes", &bytes.len().to_string()),
+            (opfs::HEADER, &file),
+        ] {
+            headers.set(k, v).map_err(|e| js_err("headers", e))?;
+        }
+        let init = ResponseInit::new();
+        init.set_headers(&headers);
+        let marker =
+            Response::new_with_opt_str_and_init(None, &init).map_err(|e| js_err("response", e))?;
+        let cache = open_cache(MODELS).await?;
+        JsFuture::from(cache.put_with_str(key, &marker))
+            .await
+            .map_err(|e| js_err("saving in browser storage", e))?;
+        Ok(())
+    }
+    .await;
+    if written.is_err() {
+        let _ = opfs::remove(&file).await;
+    }
+    (bytes, written)
+}
+
 /// [`put`] for a big model: the browser pulls the bytes from wasm memory 8 MB at a
 /// time (a `ReadableStream` body) instead of taking a copy of all of them, and the
 /// write is waited for, so that the bytes go on to build the network only once it
@@ -215,14 +264,43 @@ pub async fn get_in(store: &str, key: &str) -> Result<Option<(Vec<u8>, Option<St
         return Ok(None);
     }
     let response: Response = found.unchecked_into();
-    let sha = response
-        .headers()
-        .get("x-megaqa-sha256")
-        .ok()
-        .flatten()
-        .filter(|s| !s.is_empty());
-    let bytes = read_body(&response, &format!("{key} in browser storage"), |_| Ok(())).await?;
+    let header = |k: &str| response.headers().get(k).ok().flatten();
+    let sha = header("x-megaqa-sha256").filter(|s| !s.is_empty());
+    let what = format!("{key} in browser storage");
+    let bytes = match header(opfs::HEADER) {
+        // A big model's bytes are in OPFS; gone from there (storage cleared), it is
+        // downloaded again.
+        Some(file) => match opfs::file(&file).await {
+            Some(f) => {
+                let body = Response::new_with_opt_blob(Some(&f)).map_err(|e| js_err(&what, e))?;
+                read_body(&body, &what, Some(f.size() as u64), |_| Ok(())).await?
+            }
+            None => return Ok(None),
+        },
+        None => read_body(&response, &what, None, |_| Ok(())).await?,
+    };
     Ok(Some((bytes, sha)))
+}
+
+/// Whether a model is kept under `key`, without reading it.
+pub async fn has(key: &str) -> bool {
+    let Ok(cache) = open_cache(MODELS).await else {
+        return false;
+    };
+    JsFuture::from(cache.match_with_str(key))
+        .await
+        .is_ok_and(|found| !found.is_undefined())
+}
+
+/// `url` made absolute against this context's location: what a cache key is once kept
+/// (`Cached::key`), where a model's URL may be relative.
+pub fn absolute(url: &str) -> String {
+    js_sys::Reflect::get(&js_sys::global(), &"location".into())
+        .and_then(|l| js_sys::Reflect::get(&l, &"href".into()))
+        .ok()
+        .and_then(|base| base.as_string())
+        .and_then(|base| web_sys::Url::new_with_base(url, &base).ok())
+        .map_or_else(|| url.to_string(), |u| u.href())
 }
 
 /// Every model kept, with its size and sha256.
@@ -252,7 +330,10 @@ pub async fn list_in(store: &str) -> Result<Vec<Cached>, String> {
         out.push(Cached {
             key: request.url(),
             name: get("x-megaqa-name"),
-            bytes: get("content-length").parse().unwrap_or(0),
+            bytes: get("x-megaqa-bytes")
+                .parse()
+                .or_else(|_| get("content-length").parse())
+                .unwrap_or(0),
             sha256: get("x-megaqa-sha256"),
         });
     }
@@ -265,6 +346,14 @@ pub async fn delete(key: &str) -> Result<(), String> {
 
 pub async fn delete_in(store: &str, key: &str) -> Result<(), String> {
     let cache = open_cache(store).await?;
+    if let Ok(found) = JsFuture::from(cache.match_with_str(key)).await
+        && let Some(response) = found.dyn_ref::<Response>()
+        && let Ok(Some(file)) = response.headers().get(opfs::HEADER)
+    {
+        opfs::remove(&file)
+            .await
+            .map_err(|e| js_err("deleting from browser storage", e))?;
+    }
     JsFuture::from(cache.delete_with_str(key))
         .await
         .map_err(|e| js_err("deleting from browser storage", e))?;
@@ -293,7 +382,7 @@ pub async fn fetch_with_progress(
         ));
     }
     let total = content_length(&response);
-    read_body(&response, url, |got| progress(got, total)).await
+    read_body(&response, url, None, |got| progress(got, total)).await
 }
 
 fn content_length(response: &Response) -> Option<u64> {
@@ -312,6 +401,7 @@ fn content_length(response: &Response) -> Option<u64> {
 async fn read_body(
     response: &Response,
     what: &str,
+    size: Option<u64>,
     mut check: impl FnMut(&[u8]) -> Result<(), String>,
 ) -> Result<Vec<u8>, String> {
     use js_sys::{Function, Reflect};
@@ -350,7 +440,10 @@ async fn read_body(
     };
     // Judged before anything is reserved: a size past wasm's memory must not abort here.
     check(&[])?;
-    let mut bytes = Vec::with_capacity(content_length(response).unwrap_or(0) as usize);
+    // Reserved whole when the size is known (`size`, else the Content-Length): grown by
+    // doubling instead, a 669 MB body held 1.5 GB for a moment.
+    let size = size.or_else(|| content_length(response));
+    let mut bytes = Vec::with_capacity(size.unwrap_or(0) as usize);
     let interrupted = |e| js_err(&format!("{what}: reading interrupted"), e);
     loop {
         let read = call("read", view.as_ref().map(|v| v.as_ref())).map_err(interrupted)?;
@@ -396,4 +489,125 @@ pub async fn read_file(file: &web_sys::File) -> Result<Vec<u8>, String> {
         .await
         .map_err(|e| js_err(&format!("{}: cannot read", file.name()), e))?;
     Ok(Uint8Array::new(&buf).to_vec())
+}
+
+/// The origin private file system (OPFS), for big models: reached through `Reflect`
+/// (web-sys's bindings for it are features that would rebuild the Burn stack for wasm).
+pub(crate) mod opfs {
+    use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
+    use sha2::{Digest, Sha256};
+    use wasm_bindgen::{JsCast, JsValue};
+    use wasm_bindgen_futures::JsFuture;
+
+    /// The models' cache entry header naming the OPFS file that holds the bytes.
+    pub const HEADER: &str = "x-megaqa-opfs";
+
+    /// What one synchronous write takes from wasm memory at a time.
+    const PIECE: usize = 8 << 20;
+
+    /// The file for a cache key: a hash of it, so that any URL gives a valid name.
+    pub fn file_name(key: &str) -> String {
+        format!("model-{:x}.safetensors", Sha256::digest(key.as_bytes()))
+    }
+
+    /// Whether this context can write OPFS files synchronously (dedicated workers).
+    pub fn writable_here() -> bool {
+        Reflect::get(&js_sys::global(), &"FileSystemSyncAccessHandle".into())
+            .is_ok_and(|c| !c.is_undefined())
+            && directory_api().is_some()
+    }
+
+    fn directory_api() -> Option<JsValue> {
+        let navigator = Reflect::get(&js_sys::global(), &"navigator".into()).ok()?;
+        let storage = Reflect::get(&navigator, &"storage".into()).ok()?;
+        Reflect::get(&storage, &"getDirectory".into())
+            .ok()
+            .filter(|f| f.is_function())
+            .map(|_| storage)
+    }
+
+    /// `target.method(args)`.
+    fn call(target: &JsValue, method: &str, args: &[&JsValue]) -> Result<JsValue, JsValue> {
+        let f: Function = Reflect::get(target, &method.into())?.dyn_into()?;
+        f.apply(target, &args.iter().copied().collect::<Array>())
+    }
+
+    /// `await target.method(args)`.
+    async fn call_async(
+        target: &JsValue,
+        method: &str,
+        args: &[&JsValue],
+    ) -> Result<JsValue, JsValue> {
+        JsFuture::from(Promise::from(call(target, method, args)?)).await
+    }
+
+    async fn directory() -> Result<JsValue, JsValue> {
+        let storage = directory_api().ok_or_else(|| JsValue::from_str("no OPFS here"))?;
+        call_async(&storage, "getDirectory", &[]).await
+    }
+
+    fn options(key: &str, value: JsValue) -> JsValue {
+        let o = Object::new();
+        let _ = Reflect::set(&o, &key.into(), &value);
+        o.into()
+    }
+
+    /// Writes `bytes` as the whole of `file`.
+    pub async fn write(file: &str, bytes: &[u8]) -> Result<(), JsValue> {
+        let dir = directory().await?;
+        let create = options("create", true.into());
+        let handle = call_async(&dir, "getFileHandle", &[&file.into(), &create]).await?;
+        let access = call_async(&handle, "createSyncAccessHandle", &[]).await?;
+        let written = (|| {
+            call(&access, "truncate", &[&0.into()])?;
+            let mut at = 0usize;
+            for piece in bytes.chunks(PIECE) {
+                let at_option = options("at", (at as f64).into());
+                // SAFETY: a view of wasm memory, used by the synchronous write at once,
+                // before anything could allocate (and so move the memory).
+                let view = unsafe { Uint8Array::view(piece) };
+                let n = call(&access, "write", &[&view.into(), &at_option])?;
+                if n.as_f64() != Some(piece.len() as f64) {
+                    return Err(JsValue::from_str(
+                        "the write stopped short (is storage full?)",
+                    ));
+                }
+                at += piece.len();
+            }
+            call(&access, "flush", &[]).map(|_| ())
+        })();
+        // The handle locks the file until closed: closed whatever happened.
+        let _ = call(&access, "close", &[]);
+        written
+    }
+
+    /// `file` as a `File` (a blob the caller streams), if it exists.
+    pub async fn file(name: &str) -> Option<web_sys::Blob> {
+        let dir = directory().await.ok()?;
+        let handle = call_async(&dir, "getFileHandle", &[&name.into()])
+            .await
+            .ok()?;
+        call_async(&handle, "getFile", &[])
+            .await
+            .ok()?
+            .dyn_into()
+            .ok()
+    }
+
+    pub async fn remove(name: &str) -> Result<(), JsValue> {
+        let dir = directory().await?;
+        match call_async(&dir, "removeEntry", &[&name.into()]).await {
+            // Already gone is as good as removed.
+            Err(e)
+                if Reflect::get(&e, &"name".into())
+                    .ok()
+                    .and_then(|n| n.as_string())
+                    .as_deref()
+                    == Some("NotFoundError") =>
+            {
+                Ok(())
+            }
+            other => other.map(|_| ()),
+        }
+    }
 }

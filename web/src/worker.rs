@@ -76,13 +76,14 @@ fn main() {
 }
 
 /// Unit tests that run in the browser (wasm-bindgen-test in headless Chromium):
-/// `.ci/run` runs them with `cargo test --target wasm32-unknown-unknown -p megaqa-web`
-/// (in a page: what the worker calls works on `window` too).
+/// `.ci/run` runs them with `cargo test --target wasm32-unknown-unknown -p megaqa-web`,
+/// in a dedicated worker: where the engine runs, with what only workers have (OPFS's
+/// synchronous files).
 #[cfg(all(test, target_arch = "wasm32"))]
 mod tests {
     use wasm_bindgen_test::*;
 
-    wasm_bindgen_test_configure!(run_in_browser);
+    wasm_bindgen_test_configure!(run_in_dedicated_worker);
 
     const DEMO: &[u8] = include_bytes!("../../assets/models/demo-tiny.megaqa.safetensors");
 
@@ -305,6 +306,44 @@ mod tests {
         );
         crate::store::delete(&key).await.unwrap();
         assert!(crate::store::get(&key).await.unwrap().is_none());
+    }
+
+    /// A big model is written into an OPFS file straight from wasm memory, listed with
+    /// its size, read back whole with its sha256, and its file goes with `delete`.
+    #[wasm_bindgen_test]
+    async fn a_big_model_is_kept_in_opfs_and_read_back_whole() {
+        assert!(
+            crate::store::opfs::writable_here(),
+            "a worker has OPFS sync access"
+        );
+        let bytes: Vec<u8> = (0..(20u32 << 20) + 7).map(|i| (i % 253) as u8).collect();
+        let sha = crate::store::sha256_hex(&bytes).await;
+        let key = crate::store::local_key("opfs.safetensors", &sha);
+        let (back, written) =
+            crate::store::put_big(&key, "opfs.safetensors", bytes.clone(), &sha).await;
+        written.unwrap();
+        assert!(back == bytes, "the bytes handed back changed");
+        let file = crate::store::opfs::file_name(&key);
+        assert!(
+            crate::store::opfs::file(&file).await.is_some(),
+            "no OPFS file"
+        );
+        let listed = crate::store::list().await.unwrap();
+        assert!(
+            listed
+                .iter()
+                .any(|c| c.key.ends_with("opfs.safetensors") && c.bytes == bytes.len() as u64),
+            "not listed with its size: {listed:?}"
+        );
+        let (read, kept_sha) = crate::store::get(&key).await.unwrap().unwrap();
+        assert_eq!(kept_sha.as_deref(), Some(sha.as_str()));
+        assert!(read == bytes, "the bytes read back differ");
+        crate::store::delete(&key).await.unwrap();
+        assert!(crate::store::get(&key).await.unwrap().is_none());
+        assert!(
+            crate::store::opfs::file(&file).await.is_none(),
+            "the OPFS file stayed"
+        );
     }
 
     /// A big model is written from wasm memory in 8 MB pieces (its last one short), and

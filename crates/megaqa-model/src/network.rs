@@ -7,7 +7,7 @@ use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, L
 use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax};
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{Bool, DType, Device, Distribution, Int, Tensor, TensorData};
+use burn::tensor::{Bool, Bytes, DType, Device, Distribution, Int, Tensor, TensorData};
 
 use crate::checkpoint::{RawTensor, Weights};
 use crate::config::{Activation, ModelConfig};
@@ -472,7 +472,11 @@ impl<'a> Fill<'a> {
     /// A 16-bit checkpoint matrix as a tensor of the same type, in Burn's layout: its
     /// bytes are moved (a Linear's transposed), never widened, and held once (with a
     /// Linear's second copy while it is transposed): the word embeddings are the first
-    /// tensor filled, while all the rest of the checkpoint is still held.
+    /// tensor filled, while all the rest of the checkpoint is still held. They go to
+    /// Burn as they are: `TensorData::from_bytes_vec` would copy them once more, into
+    /// memory aligned for any type, and on wasm, whose memory never shrinks, that copy
+    /// of the 62.5 MB word embeddings stayed in the tab. (Allocators align every block
+    /// for at least 8 bytes, more than 16-bit values need.)
     fn tensor_16bit<const D: usize>(
         &self,
         raw: RawTensor,
@@ -485,12 +489,18 @@ impl<'a> Fill<'a> {
             (true, &[rows, cols]) => {
                 shape.swap(0, 1);
                 // Each value is 2 bytes: transposed as such, never widened.
-                crate::params::transpose(bytes.as_chunks::<2>().0, rows, cols).into_flattened()
+                Bytes::from_elems(crate::params::transpose(
+                    bytes.as_chunks::<2>().0,
+                    rows,
+                    cols,
+                ))
             }
-            _ => bytes,
+            _ => Bytes::from_elems(bytes),
         };
-        let data = TensorData::from_bytes_vec(bytes, shape, dtype);
-        Tensor::from_data(data, (self.device, dtype))
+        Tensor::from_data(
+            TensorData::from_bytes(bytes, shape, dtype),
+            (self.device, dtype),
+        )
     }
 
     fn random<const D: usize>(&self, name: &str, shape: [usize; D]) -> Tensor<D> {

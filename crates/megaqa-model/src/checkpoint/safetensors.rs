@@ -112,10 +112,16 @@ pub fn census(head: &[u8]) -> Result<Option<Census>, String> {
 
 /// The tensors of a safetensors file, each moved into a buffer of its own: the file's
 /// buffer shrinks from its end as they are taken (`move_from_end`), so reading never
-/// holds a tensor twice, and later each
-/// tensor's memory goes as soon as the network has used it. Sharing the one buffer
-/// instead kept all of the file alive until the last tensor was used: loading peaked
-/// at twice the weights.
+/// holds a tensor twice, and later each tensor's memory goes as soon as the network
+/// has used it. Sharing the one buffer instead kept all of the file alive until the
+/// last tensor was used: loading peaked at twice the weights.
+///
+/// The largest tensor is not moved: it keeps the file's buffer itself (slid to its
+/// front). Each move needs a free block of the tensor's size, and memory that never
+/// shrinks (wasm's) has no free block that big left by then: moving a 345M model's
+/// 62.5 MB word embeddings grew a tab's memory by that much. So the few tensors before
+/// the largest are copied out first (the embeddings' small neighbours), then those
+/// after it are moved from the end, and what is left of the buffer is the largest.
 pub fn read(mut buffer: Vec<u8>) -> Result<SafetensorsFile, String> {
     let (_, meta) = SafeTensors::read_metadata(&buffer)
         .map_err(|e| format!("not a valid safetensors file: {e}"))?;
@@ -146,20 +152,41 @@ pub fn read(mut buffer: Vec<u8>) -> Result<SafetensorsFile, String> {
         .unwrap_or_default()
         .into_iter()
         .collect();
-    // Last in the file first, so that each truncation frees what was just copied.
-    found.sort_by_key(|t| std::cmp::Reverse(t.0));
+    found.sort_by_key(|t| t.0);
+    let largest = (0..found.len()).max_by_key(|&i| found[i].1);
     let mut tensors = BTreeMap::new();
-    for (start, len, name, dtype, shape) in found {
-        buffer.truncate(start + len);
-        let mut bytes = vec![0u8; len];
-        super::tensor::move_from_end(&mut buffer, start, &mut bytes, |b, out| {
-            out.copy_from_slice(b)
-        });
-        buffer.truncate(start);
+    let mut add = |name: String, dtype, shape, bytes: Vec<u8>| {
         let tensor = RawTensor::view(dtype, shape, Arc::new(bytes), 0)
             .ok_or_else(|| format!("tensor `{name}` runs past the end of the file"))?;
         tensors.insert(name, tensor);
+        Ok::<_, String>(())
+    };
+    let Some(largest) = largest else {
+        return Ok(SafetensorsFile { tensors, metadata });
+    };
+    let after = found.split_off(largest + 1);
+    let (start, len, name, dtype, shape) = found.pop().expect("the largest is in `found`");
+    if start + len > buffer.len() {
+        return Err(format!("tensor `{name}` runs past the end of the file"));
     }
+    // Before the largest (small ones, copied); then after it, last in the file first,
+    // so that each truncation frees what was just copied.
+    for (s, l, name, dtype, shape) in found {
+        let bytes = buffer.get(s..s + l).map(<[u8]>::to_vec).unwrap_or_default();
+        add(name, dtype, shape, bytes)?;
+    }
+    for (s, l, name, dtype, shape) in after.into_iter().rev() {
+        buffer.truncate(s + l);
+        let mut bytes = vec![0u8; l];
+        super::tensor::move_from_end(&mut buffer, s, &mut bytes, |b, out| out.copy_from_slice(b));
+        buffer.truncate(s);
+        add(name, dtype, shape, bytes)?;
+    }
+    buffer.truncate(start + len);
+    buffer.copy_within(start.., 0);
+    buffer.truncate(len);
+    buffer.shrink_to_fit();
+    add(name, dtype, shape, buffer)?;
     Ok(SafetensorsFile { tensors, metadata })
 }
 
@@ -264,11 +291,13 @@ mod tests {
         assert!(not.starts_with("not a valid safetensors file"), "{not}");
     }
 
-    /// Every tensor read keeps its own buffer (none holds the file's), with the bytes
-    /// the file had: what lets loading free each tensor once the network took it.
+    /// Every tensor read keeps its own buffer (none shares one), with the bytes the
+    /// file had: what lets loading free each tensor once the network took it. The
+    /// largest ("b", in the middle) keeps the file's buffer; those before it are
+    /// copied, those after it moved from the end.
     #[test]
     fn tensors_are_read_into_buffers_of_their_own() {
-        let entries: Vec<Entry> = [("a", 3usize), ("b", 1000), ("c", 17)]
+        let entries: Vec<Entry> = [("a", 3usize), ("b", 1000), ("c", 17), ("d", 40)]
             .iter()
             .map(|&(name, n)| {
                 let v: Vec<f32> = (0..n).map(|i| i as f32 * 0.5 - 3.0).collect();
