@@ -11,7 +11,7 @@
 // Then it reloads the page offline and checks that the model comes back from
 // browser storage.
 //
-// node drive.mjs --dist DIR --mode webgpu|cpu --out DIR --cases CASES.json [--query ?batch=1] [--cases-only 1] [--timeout-s 180] [--then-load URL] [--profile DIR]
+// node drive.mjs --dist DIR --mode webgpu|cpu --out DIR --cases CASES.json [--query ?batch=1] [--cases-only 1] [--timeout-s 180] [--then-load URL] [--profile DIR] [--model-file PATH]
 import { readFile, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -63,6 +63,10 @@ const longTasks = async () => {
   return { count: all.length, over_200ms: all.filter(([, d]) => d > 200).length, max_ms: Math.max(0, ...all.map(([, d]) => d)), all };
 };
 
+// In the page: the model panel names `name` as the loaded model, and loading is over.
+const loadedIs = (name) =>
+  document.querySelector("[data-testid=model] dd")?.textContent === name &&
+  [...document.querySelectorAll("button")].find((b) => b.textContent === "Load")?.disabled === false;
 // How long to wait for loading, kernels and each answer (--timeout-s; 180 s).
 const WAIT_MS = (Number(args["timeout-s"]) || 180) * 1000;
 const result = { mode: args.mode };
@@ -134,8 +138,7 @@ try {
     const t2 = Date.now();
     await page.fill("#model-url", args["then-load"]);
     await page.click("button:has-text('Load')");
-    await page.waitForFunction((u) => (document.querySelector("[data-testid=model]")?.textContent ?? "").includes(u) && !document.querySelector("button:has-text('Load')")?.disabled, args["then-load"], { timeout: WAIT_MS }).catch(() => {});
-    await page.waitForSelector("[data-testid=model]", { timeout: WAIT_MS });
+    await page.waitForFunction(loadedIs, args["then-load"], { timeout: WAIT_MS });
     const loaded_ms = Date.now() - t2;
     const before = await page.textContent("#export");
     await page.press("#question", "Enter");
@@ -168,6 +171,15 @@ try {
     await page.waitForSelector("[data-testid=error]:has-text('too-big')", { timeout: 60_000 });
     result.too_big_error = (await page.textContent("[data-testid=error]")).trim();
     await page.locator("section[aria-labelledby=ask-h]").screenshot({ path: join(args.out, `big-model-${args.mode}.png`) });
+    // --model-file PATH: the same model picked as a local file (read in the worker,
+    // kept in browser storage as it is); it answers the next question.
+    if (args["model-file"]) {
+      const name = args["model-file"].split("/").pop();
+      await page.setInputFiles("#model-files", args["model-file"]);
+      await page.waitForFunction(loadedIs, name, { timeout: WAIT_MS });
+      await page.waitForSelector("[data-testid=ready]", { timeout: WAIT_MS });
+      result.model_from_file = (await page.textContent("[data-testid=model]")).trim();
+    }
     await page.press("#question", "Enter");
     const n = result.cases.length + 1;
     await page.waitForSelector(`#export:has-text("(${n} question")`, { timeout: WAIT_MS });

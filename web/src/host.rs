@@ -356,7 +356,9 @@ async fn from_storage(c: &Cached) -> Result<Opened, String> {
 }
 
 /// A `.nemo`, a converted `.safetensors`, or a Hugging Face set; kept in storage in
-/// the converted form (one file, whatever was selected).
+/// the converted form (one file, whatever was selected). A converted file is kept as it
+/// is, before it is read into tensors, as a download is: a big one is hashed while it
+/// is read and never copied whole.
 async fn from_files(files: &[web_sys::File]) -> Result<Opened, String> {
     let mut map = BTreeMap::new();
     let mut total = 0u64;
@@ -368,9 +370,21 @@ async fn from_files(files: &[web_sys::File]) -> Result<Opened, String> {
             compute::judge_head(c, &head, Some(f.size() as u64))
                 .map_err(|e| format!("{}: {e}", f.name()))?;
         }
-        let b = store::read_file(f).await?;
+        let mut hashing = (f.size() as u64 > BIG_DOWNLOAD).then(|| (Sha256::new(), 0));
+        let b = store::read_file(f, |got| {
+            if let Some((h, hashed)) = &mut hashing {
+                h.update(&got[*hashed..]);
+                *hashed = got.len();
+            }
+            post(&Event::Progress(Some((total + got.len() as u64, None))));
+            Ok(())
+        })
+        .await?;
         total += b.len() as u64;
-        post(&Event::Progress(Some((total, None))));
+        if files.len() == 1 && f.name().ends_with(".safetensors") {
+            let sha = hashing.map(|(h, _)| format!("{:x}", h.finalize()));
+            return converted_file(f.name(), b, sha).await;
+        }
         map.insert(f.name(), b);
     }
     let ckpt = if map.contains_key("config.json") {
@@ -394,6 +408,43 @@ async fn from_files(files: &[web_sys::File]) -> Result<Opened, String> {
         post(&Event::Note(e));
     }
     Ok((name, ckpt, total, sha))
+}
+
+/// One `.safetensors` file picked: megaqa's converted form if it loads, so it is kept
+/// as it is (a big one in OPFS, straight from wasm memory) and then read into tensors,
+/// its bytes moving into them; dropped from storage again if it does not load.
+async fn converted_file(
+    name: String,
+    bytes: Vec<u8>,
+    sha: Option<String>,
+) -> Result<Opened, String> {
+    let sha = match sha {
+        Some(sha) => sha,
+        None => store::sha256_hex(&bytes).await,
+    };
+    let key = store::local_key(&name, &sha);
+    let len = bytes.len() as u64;
+    post(&Event::Status("keeping it in browser storage…".into()));
+    let (bytes, written) = if len > BIG_DOWNLOAD {
+        store::put_big(&key, &name, bytes, &sha).await
+    } else {
+        let written = store::put(&key, &name, &bytes, sha.clone())
+            .await
+            .map(|_| ());
+        (bytes, written)
+    };
+    if let Err(e) = &written {
+        post(&Event::Note(e.clone()));
+    }
+    match Checkpoint::from_bytes(&name, &name, bytes) {
+        Ok(ckpt) => Ok((name, ckpt, len, sha)),
+        Err(e) => {
+            if written.is_ok() {
+                let _ = store::delete(&key).await;
+            }
+            Err(e.to_string())
+        }
+    }
 }
 
 /// Builds the engine for a checkpoint (on WebGPU unless the model does not fit) and
@@ -663,7 +714,7 @@ async fn read_documents(files: Vec<web_sys::File>) {
     post(&Event::Error(None));
     let mut read = Vec::new();
     for f in &files {
-        match store::read_file(f).await {
+        match store::read_file(f, |_| Ok(())).await {
             Ok(b) => read.push((f.name(), b)),
             Err(e) => return post(&Event::Error(Some(e))),
         }

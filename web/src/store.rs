@@ -152,8 +152,9 @@ fn entry(name: &str, sha: &str, bytes: &[u8]) -> Result<ResponseInit, String> {
 /// dedicated workers, the engine's home, have it), it falls back to
 /// [`put_in_pieces`]. Why not always the Cache API: a `Response` body takes each
 /// piece as a new JS buffer that only the garbage collector frees, and the tab held
-/// up to ~90 MB of them at once for a 669 MB model; and Chromium failed to store a
-/// file that big there at all. The bytes come back with how the write ended.
+/// up to ~90 MB of them at once for a 669 MB model (and headless Chromium's in-memory
+/// storage refused a file that big there). The bytes come back with how the write
+/// ended.
 pub async fn put_big(
     key: &str,
     name: &str,
@@ -483,12 +484,17 @@ pub async fn read_head(file: &web_sys::File, n: i32) -> Result<Vec<u8>, String> 
     Ok(Uint8Array::new(&buf).to_vec())
 }
 
-/// The bytes of a local file.
-pub async fn read_file(file: &web_sys::File) -> Result<Vec<u8>, String> {
-    let buf = JsFuture::from(file.array_buffer())
-        .await
-        .map_err(|e| js_err(&format!("{}: cannot read", file.name()), e))?;
-    Ok(Uint8Array::new(&buf).to_vec())
+/// The bytes of a local file, streamed into wasm memory a chunk at a time (its
+/// `arrayBuffer()` would hold a whole copy outside it too); `check(read so far)` runs
+/// after each chunk, as in [`fetch_with_progress`].
+pub async fn read_file(
+    file: &web_sys::File,
+    check: impl FnMut(&[u8]) -> Result<(), String>,
+) -> Result<Vec<u8>, String> {
+    let what = file.name();
+    let body = Response::new_with_opt_blob(Some(file))
+        .map_err(|e| js_err(&format!("{what}: cannot read"), e))?;
+    read_body(&body, &what, Some(file.size() as u64), check).await
 }
 
 /// The origin private file system (OPFS), for big models: reached through `Reflect`

@@ -59,7 +59,14 @@ fn build_app(dist: &Path) {
 }
 
 /// Opens the page (with `query`, e.g. `?model=...`) in `mode` and asks `cases`.
-fn drive(dist: &Path, mode: &str, query: &str, cases: &Path, artefacts: &Path) -> Value {
+fn drive(
+    dist: &Path,
+    mode: &str,
+    query: &str,
+    cases: &Path,
+    artefacts: &Path,
+    extra: &[&std::ffi::OsStr],
+) -> Value {
     let e2e = root().join("web/e2e");
     assert!(
         e2e.join("node_modules/playwright-core").is_dir(),
@@ -76,6 +83,7 @@ fn drive(dist: &Path, mode: &str, query: &str, cases: &Path, artefacts: &Path) -
         .arg("--cases")
         .arg(cases)
         .args(["--query", query])
+        .args(extra)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -175,7 +183,10 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
 
     for mode in ["webgpu", "cpu"] {
         let mut no_answers = 0;
-        let r = drive(&dist, mode, demo_query, &cases_file, &artefacts);
+        // The demo model is also picked as a local file, and answers after that.
+        let demo_file = dist.join("models/demo-tiny.megaqa.safetensors");
+        let extra = ["--model-file".as_ref(), demo_file.as_os_str()];
+        let r = drive(&dist, mode, demo_query, &cases_file, &artefacts, &extra);
         assert_eq!(r["card"], Value::Null, "the demo network has no model card");
         let backend = r["backend"].as_str().unwrap();
         eprintln!(
@@ -259,6 +270,11 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
             "{mode}: {big}"
         );
         assert_eq!(r["answered_after_bad_url"], json!(true), "{mode}");
+        let from_file = r["model_from_file"].as_str().unwrap_or_default();
+        assert!(
+            from_file.starts_with("Loadeddemo-tiny.megaqa.safetensors"),
+            "{mode}: the model panel after picking the file: {from_file}"
+        );
         assert!(artefacts.join(format!("screenshot-{mode}.png")).is_file());
 
         // The session export against a native run of the same questions.
@@ -319,6 +335,7 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
         "",
         &cases_file,
         &artefacts.join("shipped-model"),
+        &[],
     );
     let card = r["card"].as_str().unwrap_or_default();
     assert!(
