@@ -67,6 +67,17 @@ const longTasks = async () => {
 const loadedIs = (name) =>
   document.querySelector("[data-testid=model] dd")?.textContent === name &&
   [...document.querySelectorAll("button")].find((b) => b.textContent === "Load")?.disabled === false;
+// Asks the question in the box again: its timings and highlight (null: no answer).
+const askAgain = async () => {
+  const before = await page.textContent("#export");
+  await page.press("#question", "Enter");
+  await page.waitForFunction((b) => document.getElementById("export")?.textContent !== b, before, { timeout: WAIT_MS });
+  return {
+    timings: (await page.textContent("[data-testid=timings]")).trim(),
+    highlight: await page.$eval("[data-testid=highlight]", (m) => m.textContent).catch(() => null),
+    export: (await page.textContent("#export")).trim(),
+  };
+};
 // How long to wait for loading, kernels and each answer (--timeout-s; 180 s).
 const WAIT_MS = (Number(args["timeout-s"]) || 180) * 1000;
 const result = { mode: args.mode };
@@ -132,25 +143,6 @@ try {
   await mkdir(args.out, { recursive: true });
   await page.screenshot({ path: join(args.out, `screenshot-${args.mode}.png`), fullPage: true });
 
-  // --then-load URL: load another model through the page's URL box (a new worker
-  // replaces one holding a big model) and ask the first case again.
-  if (args["then-load"]) {
-    const t2 = Date.now();
-    await page.fill("#model-url", args["then-load"]);
-    await page.click("button:has-text('Load')");
-    await page.waitForFunction(loadedIs, args["then-load"], { timeout: WAIT_MS });
-    const loaded_ms = Date.now() - t2;
-    const before = await page.textContent("#export");
-    await page.press("#question", "Enter");
-    await page.waitForFunction((b) => document.getElementById("export")?.textContent !== b, before, { timeout: WAIT_MS });
-    result.then_load = {
-      url: args["then-load"],
-      loaded_ms,
-      model: (await page.textContent("[data-testid=model]")).trim(),
-      timings: (await page.textContent("[data-testid=timings]")).trim(),
-      highlight: await page.$eval("[data-testid=highlight]", (m) => m.textContent).catch(() => null),
-    };
-  }
   // --cases-only 1 stops here: a script measuring a big model's load and answers.
   if (!args["cases-only"]) {
     // The same page on a phone-sized screen.
@@ -171,15 +163,6 @@ try {
     await page.waitForSelector("[data-testid=error]:has-text('too-big')", { timeout: 60_000 });
     result.too_big_error = (await page.textContent("[data-testid=error]")).trim();
     await page.locator("section[aria-labelledby=ask-h]").screenshot({ path: join(args.out, `big-model-${args.mode}.png`) });
-    // --model-file PATH: the same model picked as a local file (read in the worker,
-    // kept in browser storage as it is); it answers the next question.
-    if (args["model-file"]) {
-      const name = args["model-file"].split("/").pop();
-      await page.setInputFiles("#model-files", args["model-file"]);
-      await page.waitForFunction(loadedIs, name, { timeout: WAIT_MS });
-      await page.waitForSelector("[data-testid=ready]", { timeout: WAIT_MS });
-      result.model_from_file = (await page.textContent("[data-testid=model]")).trim();
-    }
     await page.press("#question", "Enter");
     const n = result.cases.length + 1;
     await page.waitForSelector(`#export:has-text("(${n} question")`, { timeout: WAIT_MS });
@@ -188,7 +171,29 @@ try {
     const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export")]);
     result.export = join(args.out, `session-${args.mode}.json`);
     await download.saveAs(result.export);
-
+  }
+  // --model-file PATH: the same model picked as a local file (read in the worker,
+  // kept in browser storage as it is); it answers the next question.
+  if (args["model-file"]) {
+    const name = args["model-file"].split("/").pop();
+    await page.setInputFiles("#model-files", args["model-file"]);
+    await page.waitForFunction(loadedIs, name, { timeout: WAIT_MS });
+    await page.waitForSelector("[data-testid=ready]", { timeout: WAIT_MS });
+    result.model_from_file = (await page.textContent("[data-testid=model]")).trim();
+    result.answer_from_file = await askAgain();
+  }
+  // --then-load URL: load another model through the page's URL box (a new worker
+  // replaces one holding a big model) and ask the first case again.
+  if (args["then-load"]) {
+    const t2 = Date.now();
+    await page.fill("#model-url", args["then-load"]);
+    await page.click("button:has-text('Load')");
+    await page.waitForFunction(loadedIs, args["then-load"], { timeout: WAIT_MS });
+    const loaded_ms = Date.now() - t2;
+    const model = (await page.textContent("[data-testid=model]")).trim();
+    result.then_load = { url: args["then-load"], loaded_ms, model, ...(await askAgain()) };
+  }
+  if (!args["cases-only"]) {
     // Offline: the app shell from the service worker, the model from browser storage.
     await page.evaluate(async () => { await navigator.serviceWorker.ready; });
     await context.setOffline(true);

@@ -110,6 +110,9 @@ impl Page {
                         },
                         model,
                         fallback,
+                        new_worker_over: query("new_worker_mb")
+                            .and_then(|v| v.parse::<u64>().ok())
+                            .map(|mb| mb << 20),
                     },
                     &files,
                 );
@@ -118,10 +121,12 @@ impl Page {
             Event::Restart { load, fallback } => {
                 self.restart.set_value(Some((load, fallback)));
                 self.session.set(0);
-                self.ready.set(None);
+                self.model.set(None);
+                self.result.set(None);
                 self.status
                     .set("starting a new engine, to give the last model's memory back…".into());
                 if let Err(e) = bridge::restart() {
+                    self.busy.set(false);
                     self.error.set(Some(e));
                 }
             }

@@ -46,6 +46,8 @@ struct Host {
     engine: Option<Rc<Engine>>,
     /// The browser storage key of the loaded model.
     loaded: Option<String>,
+    /// The page's threshold for a new worker, if it set one (else `NEW_WORKER_OVER`).
+    new_worker_over: Option<u64>,
     library: Option<Rc<Library>>,
     session: Vec<QuestionResult>,
 }
@@ -64,7 +66,11 @@ pub fn handle(request: Request, files: Vec<web_sys::File>) {
                 f16,
                 model,
                 fallback,
-            } => start((force_cpu, bucket, f16), model, files, fallback).await,
+                new_worker_over,
+            } => {
+                HOST.with(|h| h.borrow_mut().new_worker_over = new_worker_over);
+                start((force_cpu, bucket, f16), model, files, fallback).await
+            }
             Request::Load(load) => replace_model(load, files).await,
             Request::Documents => read_documents(files).await,
             Request::ForgetDocuments => {
@@ -152,9 +158,15 @@ const NEW_WORKER_OVER: u64 = 512 << 20;
 /// much memory, in a new one once the model passed the checks made before its bytes
 /// arrive (so that a bad URL leaves the loaded model as it was).
 async fn replace_model(load: Load, files: Vec<web_sys::File>) {
-    let loaded = HOST.with(|h| h.borrow().loaded.clone());
+    let (loaded, over) = HOST.with(|h| {
+        let h = h.borrow();
+        (
+            h.loaded.clone(),
+            h.new_worker_over.unwrap_or(NEW_WORKER_OVER),
+        )
+    });
     let memory = core::arch::wasm32::memory_size(0) as u64 * 65536;
-    let Some(loaded) = loaded.filter(|_| memory > NEW_WORKER_OVER) else {
+    let Some(loaded) = loaded.filter(|_| memory > over) else {
         load_model(load, files).await;
         return;
     };

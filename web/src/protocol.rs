@@ -25,6 +25,10 @@ pub enum Request {
         /// replaced worker had ([`Event::Restart`]).
         #[serde(default)]
         fallback: Option<Cached>,
+        /// The page's `?new_worker_mb=N`: the wasm memory over which a model is loaded
+        /// in a new worker ([`Event::Restart`]); None: 512 MiB.
+        #[serde(default)]
+        new_worker_over: Option<u64>,
     },
     /// Load a model (and make it the engine, once it has loaded).
     Load(Load),

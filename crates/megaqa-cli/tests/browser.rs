@@ -162,7 +162,9 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
     // The 4 cases run on the demo network, which answers its own questions (and says
     // "no answer" to one); the shipped model is asked below.
     let model = root.join("assets/models/demo-tiny.megaqa.safetensors");
-    let demo_query = "?model=./models/demo-tiny.megaqa.safetensors";
+    // `new_worker_mb=0`: every model that replaces one is loaded in a new engine worker,
+    // as a big one is (wasm memory never shrinks: only a new worker gives it back).
+    let demo_query = "?model=./models/demo-tiny.megaqa.safetensors&new_worker_mb=0";
     let short = root.join("assets/demo/passage.txt");
     let long = root.join("assets/demo/long-passage.txt");
     let cases = [
@@ -183,9 +185,16 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
 
     for mode in ["webgpu", "cpu"] {
         let mut no_answers = 0;
-        // The demo model is also picked as a local file, and answers after that.
+        // After the export, the demo model is picked as a local file, then loaded from
+        // another URL: each time in a new worker, which answers as the first did.
         let demo_file = dist.join("models/demo-tiny.megaqa.safetensors");
-        let extra = ["--model-file".as_ref(), demo_file.as_os_str()];
+        let again = "./models/demo-tiny.megaqa.safetensors?again=1";
+        let extra = [
+            "--model-file".as_ref(),
+            demo_file.as_os_str(),
+            "--then-load".as_ref(),
+            again.as_ref(),
+        ];
         let r = drive(&dist, mode, demo_query, &cases_file, &artefacts, &extra);
         assert_eq!(r["card"], Value::Null, "the demo network has no model card");
         let backend = r["backend"].as_str().unwrap();
@@ -275,6 +284,26 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
             from_file.starts_with("Loadeddemo-tiny.megaqa.safetensors"),
             "{mode}: the model panel after picking the file: {from_file}"
         );
+        let then = &r["then_load"];
+        assert!(
+            then["model"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with(&format!("Loaded{again}")),
+            "{mode}: {then}"
+        );
+        let last = r["cases"].as_array().unwrap().last().unwrap();
+        for (what, got) in [("from the file", &r["answer_from_file"]), ("again", then)] {
+            // The same answer to the same question, and a new session: a new worker.
+            assert_eq!(got["highlight"], last["highlight"], "{mode} {what}: {got}");
+            assert!(
+                got["export"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("(1 question"),
+                "{mode} {what}: {got}"
+            );
+        }
         assert!(artefacts.join(format!("screenshot-{mode}.png")).is_file());
 
         // The session export against a native run of the same questions.
