@@ -274,6 +274,29 @@ async fn load_model(load: Load, files: Vec<web_sys::File>) -> Option<String> {
 
 type Opened = (String, Checkpoint, u64, String);
 
+/// sha256 of a big file while it arrives (fed all of it received so far, each time), so
+/// that it is never handed whole to SubtleCrypto, which would copy it out of wasm.
+#[derive(Default)]
+struct Hashing(Option<(Sha256, usize)>);
+
+impl Hashing {
+    fn started() -> Self {
+        Self(Some((Sha256::new(), 0)))
+    }
+
+    fn feed(&mut self, got: &[u8]) {
+        if let Some((h, hashed)) = &mut self.0 {
+            h.update(&got[*hashed..]);
+            *hashed = got.len();
+        }
+    }
+
+    /// The hex digest, if hashing was started.
+    fn finish(self) -> Option<String> {
+        self.0.map(|(h, _)| format!("{:x}", h.finalize()))
+    }
+}
+
 /// A model read from a URL, and its write to browser storage if it was downloaded.
 async fn from_url(url: &str) -> Result<(Opened, Option<store::Writing>), String> {
     let name = url.rsplit('/').next().unwrap_or(url).to_string();
@@ -289,19 +312,16 @@ async fn from_url(url: &str) -> Result<(Opened, Option<store::Writing>), String>
             let backend = HOST.with(|h| h.borrow().compute.clone());
             let mut judged = backend.is_none();
             let mut sent = 0u64;
-            let mut hashing: Option<(Sha256, usize)> = None;
+            let mut hashing = Hashing::default();
             let b = store::fetch_with_progress(url, |got, total| {
                 if !judged && let Some(c) = &backend {
                     judged =
                         compute::judge_head(c, got, total).map_err(|e| format!("{name}: {e}"))?;
                 }
                 if got.is_empty() && total.is_some_and(|t| t > BIG_DOWNLOAD) {
-                    hashing = Some((Sha256::new(), 0));
+                    hashing = Hashing::started();
                 }
-                if let Some((h, hashed)) = &mut hashing {
-                    h.update(&got[*hashed..]);
-                    *hashed = got.len();
-                }
+                hashing.feed(got);
                 let n = got.len() as u64;
                 if n >= sent + PROGRESS_STEP || Some(n) == total {
                     sent = n;
@@ -310,8 +330,7 @@ async fn from_url(url: &str) -> Result<(Opened, Option<store::Writing>), String>
                 Ok(())
             })
             .await?;
-            let sha = hashing.map(|(h, _)| format!("{:x}", h.finalize()));
-            (b, false, sha)
+            (b, false, hashing.finish())
         }
     };
     let sha = match kept_sha {
@@ -382,20 +401,20 @@ async fn from_files(files: &[web_sys::File]) -> Result<Opened, String> {
             compute::judge_head(c, &head, Some(f.size() as u64))
                 .map_err(|e| format!("{}: {e}", f.name()))?;
         }
-        let mut hashing = (f.size() as u64 > BIG_DOWNLOAD).then(|| (Sha256::new(), 0));
+        let mut hashing = if f.size() as u64 > BIG_DOWNLOAD {
+            Hashing::started()
+        } else {
+            Hashing::default()
+        };
         let b = store::read_file(f, |got| {
-            if let Some((h, hashed)) = &mut hashing {
-                h.update(&got[*hashed..]);
-                *hashed = got.len();
-            }
+            hashing.feed(got);
             post(&Event::Progress(Some((total + got.len() as u64, None))));
             Ok(())
         })
         .await?;
         total += b.len() as u64;
         if files.len() == 1 && f.name().ends_with(".safetensors") {
-            let sha = hashing.map(|(h, _)| format!("{:x}", h.finalize()));
-            return converted_file(f.name(), b, sha).await;
+            return converted_file(f.name(), b, hashing.finish()).await;
         }
         map.insert(f.name(), b);
     }
