@@ -11,7 +11,7 @@
 // Then it reloads the page offline and checks that the model comes back from
 // browser storage.
 //
-// node drive.mjs --dist DIR --mode webgpu|cpu --out DIR --cases CASES.json [--query ?batch=1] [--cases-only 1] [--timeout-s 180] [--then-load URL] [--profile DIR] [--model-file PATH]
+// node drive.mjs --dist DIR --mode webgpu|cpu --out DIR --cases CASES.json [--query ?batch=1] [--cases-only 1] [--timeout-s 180] [--then-load URL] [--profile DIR] [--model-file PATH] [--then-fail URL]
 import { readFile, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -192,6 +192,20 @@ try {
     const loaded_ms = Date.now() - t2;
     const model = (await page.textContent("[data-testid=model]")).trim();
     result.then_load = { url: args["then-load"], loaded_ms, model, ...(await askAgain()) };
+  }
+  // --then-fail URL: a model that passes the checks before its new worker starts but
+  // does not load there: the model before it comes back from browser storage, answering.
+  if (args["then-fail"]) {
+    await page.fill("#model-url", args["then-fail"]);
+    await page.click("button:has-text('Load')");
+    await page.waitForSelector("[data-testid=error]:has-text('is loaded again')", { timeout: WAIT_MS });
+    // The model from storage is named as stored: its file name.
+    await page.waitForFunction(loadedIs, (args["then-load"] ?? "").split("/").pop(), { timeout: WAIT_MS });
+    result.then_fail = {
+      error: (await page.textContent("[data-testid=error]")).trim(),
+      model: (await page.textContent("[data-testid=model]")).trim(),
+      answer: await askAgain(),
+    };
   }
   if (!args["cases-only"]) {
     // Offline: the app shell from the service worker, the model from browser storage.

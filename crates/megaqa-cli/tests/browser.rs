@@ -156,6 +156,12 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
     too_big.extend(header.as_bytes());
     too_big.resize(too_big.len() + 4096, 0);
     std::fs::write(dist.join("models/too-big.safetensors"), too_big).unwrap();
+    // The demo model cut off halfway through its tensors: its header is whole (it passes
+    // the checks made before a new worker starts), its data is not.
+    let demo = std::fs::read(root.join("assets/models/demo-tiny.megaqa.safetensors")).unwrap();
+    let header_end = 8 + u64::from_le_bytes(demo[..8].try_into().unwrap()) as usize;
+    let cut = &demo[..header_end + (demo.len() - header_end) / 2];
+    std::fs::write(dist.join("models/truncated.safetensors"), cut).unwrap();
     let artefacts = root.join("test-artefacts/browser");
     std::fs::create_dir_all(&artefacts).unwrap();
 
@@ -187,6 +193,8 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
         let mut no_answers = 0;
         // After the export, the demo model is picked as a local file, then loaded from
         // another URL: each time in a new worker, which answers as the first did.
+        // Then a truncated file, which fails in its new worker: the model before it is
+        // loaded again from browser storage.
         let demo_file = dist.join("models/demo-tiny.megaqa.safetensors");
         let again = "./models/demo-tiny.megaqa.safetensors?again=1";
         let extra = [
@@ -194,6 +202,8 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
             demo_file.as_os_str(),
             "--then-load".as_ref(),
             again.as_ref(),
+            "--then-fail".as_ref(),
+            "./models/truncated.safetensors".as_ref(),
         ];
         let r = drive(&dist, mode, demo_query, &cases_file, &artefacts, &extra);
         assert_eq!(r["card"], Value::Null, "the demo network has no model card");
@@ -292,8 +302,31 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
                 .starts_with(&format!("Loaded{again}")),
             "{mode}: {then}"
         );
+        let failed = &r["then_fail"];
+        let error = failed["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains("truncated.safetensors")
+                && error.ends_with(
+                    "(the model before it, demo-tiny.megaqa.safetensors?again=1, is loaded again)"
+                )
+                && !error.contains('\n'),
+            "{mode}: {failed}"
+        );
+        // Loaded from browser storage, it is named as stored: by its file name.
+        let stored_name = again.rsplit('/').next().unwrap();
+        assert!(
+            failed["model"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with(&format!("Loaded{stored_name}")),
+            "{mode}: {failed}"
+        );
         let last = r["cases"].as_array().unwrap().last().unwrap();
-        for (what, got) in [("from the file", &r["answer_from_file"]), ("again", then)] {
+        for (what, got) in [
+            ("from the file", &r["answer_from_file"]),
+            ("again", then),
+            ("after the failed load", &failed["answer"]),
+        ] {
             // The same answer to the same question, and a new session: a new worker.
             assert_eq!(got["highlight"], last["highlight"], "{mode} {what}: {got}");
             assert!(
