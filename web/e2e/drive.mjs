@@ -67,6 +67,11 @@ const longTasks = async () => {
 const loadedIs = (name) =>
   document.querySelector("[data-testid=model] dd")?.textContent === name &&
   [...document.querySelectorAll("button")].find((b) => b.textContent === "Load")?.disabled === false;
+// Loads the model at `url` through the page's URL box.
+const loadUrl = async (url) => {
+  await page.fill("#model-url", url);
+  await page.click("button:has-text('Load')");
+};
 // Asks the question in the box again: its timings and highlight (null: no answer).
 const askAgain = async () => {
   const before = await page.textContent("#export");
@@ -152,14 +157,12 @@ try {
 
     // A model URL that 404s, then one too big: one line in the page naming the file and
     // why, and the model already loaded still answers.
-    await page.fill("#model-url", "./models/missing.safetensors");
-    await page.click("button:has-text('Load')");
+    await loadUrl("./models/missing.safetensors");
     await page.waitForSelector("[data-testid=error]", { timeout: 60_000 });
     result.bad_url_error = (await page.textContent("[data-testid=error]")).trim();
     // A model too big for the tab's wasm memory (the test serves only its header):
     // refused from the header, with the memory it needs, before the rest downloads.
-    await page.fill("#model-url", "./models/too-big.safetensors");
-    await page.click("button:has-text('Load')");
+    await loadUrl("./models/too-big.safetensors");
     await page.waitForSelector("[data-testid=error]:has-text('too-big')", { timeout: 60_000 });
     result.too_big_error = (await page.textContent("[data-testid=error]")).trim();
     await page.locator("section[aria-labelledby=ask-h]").screenshot({ path: join(args.out, `big-model-${args.mode}.png`) });
@@ -186,8 +189,7 @@ try {
   // replaces one holding a big model) and ask the first case again.
   if (args["then-load"]) {
     const t2 = Date.now();
-    await page.fill("#model-url", args["then-load"]);
-    await page.click("button:has-text('Load')");
+    await loadUrl(args["then-load"]);
     await page.waitForFunction(loadedIs, args["then-load"], { timeout: WAIT_MS });
     const loaded_ms = Date.now() - t2;
     const model = (await page.textContent("[data-testid=model]")).trim();
@@ -196,8 +198,7 @@ try {
   // --then-fail URL: a model that passes the checks before its new worker starts but
   // does not load there: the model before it comes back from browser storage, answering.
   if (args["then-fail"]) {
-    await page.fill("#model-url", args["then-fail"]);
-    await page.click("button:has-text('Load')");
+    await loadUrl(args["then-fail"]);
     await page.waitForSelector("[data-testid=error]:has-text('is loaded again')", { timeout: WAIT_MS });
     // The model from storage is named as stored: its file name.
     await page.waitForFunction(loadedIs, (args["then-load"] ?? "").split("/").pop(), { timeout: WAIT_MS });

@@ -199,7 +199,7 @@ async fn check_before_loading(load: &Load, files: &[web_sys::File]) -> Result<()
             if store::has(url).await {
                 return Ok(());
             }
-            let name = url.rsplit('/').next().unwrap_or(url).to_string();
+            let name = url_file(url);
             // The download stops (this error) once the header is judged.
             const JUDGED: &str = "judged";
             let judged = store::fetch_with_progress(url, |got, total| {
@@ -217,13 +217,24 @@ async fn check_before_loading(load: &Load, files: &[web_sys::File]) -> Result<()
         }
         LoadFrom::Files => {
             for f in files {
-                let head = store::read_head(f, 1 << 20).await?;
-                compute::judge_head(&c, &head, Some(f.size() as u64))
-                    .map_err(|e| format!("{}: {e}", f.name()))?;
+                judge_file(&c, f).await?;
             }
             Ok(())
         }
     }
+}
+
+/// Refuses a local model file too big for this tab from its header (its first MB).
+async fn judge_file(c: &Compute, f: &web_sys::File) -> Result<(), String> {
+    let head = store::read_head(f, 1 << 20).await?;
+    compute::judge_head(c, &head, Some(f.size() as u64))
+        .map(|_| ())
+        .map_err(|e| format!("{}: {e}", f.name()))
+}
+
+/// The file name at the end of a model's URL, which messages name it by.
+fn url_file(url: &str) -> String {
+    url.rsplit('/').next().unwrap_or(url).to_string()
 }
 
 /// Loads a model from a URL (or browser storage), storage or files, and installs it;
@@ -234,7 +245,7 @@ async fn load_model(load: Load, files: Vec<web_sys::File>) -> Option<String> {
     let opened = match &load.from {
         LoadFrom::Url(url) => from_url(url).await,
         LoadFrom::Stored(c) => from_storage(c).await.map(|o| (o, None)),
-        LoadFrom::Files => from_files(&files).await.map(|o| (o, None)),
+        LoadFrom::Files => from_files(&files).await,
     };
     post(&Event::Progress(None));
     let engine = match opened {
@@ -299,7 +310,7 @@ impl Hashing {
 
 /// A model read from a URL, and its write to browser storage if it was downloaded.
 async fn from_url(url: &str) -> Result<(Opened, Option<store::Writing>), String> {
-    let name = url.rsplit('/').next().unwrap_or(url).to_string();
+    let name = url_file(url);
     let (bytes, from_cache, kept_sha) = match store::get(url).await.ok().flatten() {
         Some((b, sha)) => {
             post(&Event::Status(
@@ -338,17 +349,30 @@ async fn from_url(url: &str) -> Result<(Opened, Option<store::Writing>), String>
         None => store::sha256_hex(&bytes).await,
     };
     let len = bytes.len() as u64;
-    // A download is handed to browser storage (kept for offline use) before its bytes
-    // move into the checkpoint (no second copy); the browser writes it while the engine
-    // is built, and it is dropped again if unreadable. A big one is written from wasm
-    // memory in pieces first, so that the tab never holds a copy of all of it.
+    let (ckpt, writing) = keep_and_read(url, url, &name, bytes, &sha, from_cache).await?;
+    Ok(((url.to_string(), ckpt, len, sha), writing))
+}
+
+/// A model's bytes handed to browser storage under `key` (kept for offline use; not
+/// when `kept` already), then moved into a checkpoint (no second copy): the browser
+/// writes a small one while the engine is built, and the write comes back to be
+/// waited on; a big one is written from wasm memory first (`store::put_big`), so that
+/// the tab never holds a copy of all of it. Dropped from storage again if unreadable.
+async fn keep_and_read(
+    key: &str,
+    origin: &str,
+    name: &str,
+    bytes: Vec<u8>,
+    sha: &str,
+    kept: bool,
+) -> Result<(Checkpoint, Option<store::Writing>), String> {
     let mut bytes = bytes;
     let mut stored_whole = false;
-    let writing = if from_cache {
+    let writing = if kept {
         None
-    } else if len > BIG_DOWNLOAD {
+    } else if bytes.len() as u64 > BIG_DOWNLOAD {
         post(&Event::Status("keeping it in browser storage…".into()));
-        let (b, written) = store::put_big(url, &name, bytes, &sha).await;
+        let (b, written) = store::put_big(key, name, bytes, sha).await;
         bytes = b;
         match written {
             Ok(()) => stored_whole = true,
@@ -356,7 +380,7 @@ async fn from_url(url: &str) -> Result<(Opened, Option<store::Writing>), String>
         }
         None
     } else {
-        match store::start_put(url, &name, &bytes, &sha).await {
+        match store::start_put(key, name, &bytes, sha).await {
             Ok(w) => Some(w),
             Err(e) => {
                 post(&Event::Note(e));
@@ -364,14 +388,14 @@ async fn from_url(url: &str) -> Result<(Opened, Option<store::Writing>), String>
             }
         }
     };
-    match Checkpoint::from_bytes(url, &name, bytes) {
-        Ok(ckpt) => Ok(((url.to_string(), ckpt, len, sha), writing)),
+    match Checkpoint::from_bytes(origin, name, bytes) {
+        Ok(ckpt) => Ok((ckpt, writing)),
         Err(e) => {
             if let Some(w) = writing {
                 let _ = w.done().await;
-                let _ = store::delete(url).await;
+                let _ = store::delete(key).await;
             } else if stored_whole {
-                let _ = store::delete(url).await;
+                let _ = store::delete(key).await;
             }
             Err(e.to_string())
         }
@@ -390,16 +414,14 @@ async fn from_storage(c: &Cached) -> Result<Opened, String> {
 /// the converted form (one file, whatever was selected). A converted file is kept as it
 /// is, before it is read into tensors, as a download is: a big one is hashed while it
 /// is read and never copied whole.
-async fn from_files(files: &[web_sys::File]) -> Result<Opened, String> {
+async fn from_files(files: &[web_sys::File]) -> Result<(Opened, Option<store::Writing>), String> {
     let mut map = BTreeMap::new();
     let mut total = 0u64;
     let backend = HOST.with(|h| h.borrow().compute.clone());
     for f in files {
         post(&Event::Status(format!("reading {}…", f.name())));
         if let Some(c) = &backend {
-            let head = store::read_head(f, 1 << 20).await?;
-            compute::judge_head(c, &head, Some(f.size() as u64))
-                .map_err(|e| format!("{}: {e}", f.name()))?;
+            judge_file(c, f).await?;
         }
         let mut hashing = if f.size() as u64 > BIG_DOWNLOAD {
             Hashing::started()
@@ -438,44 +460,24 @@ async fn from_files(files: &[web_sys::File]) -> Result<Opened, String> {
     if let Err(e) = store::put(&key, &name, &bytes, sha.clone()).await {
         post(&Event::Note(e));
     }
-    Ok((name, ckpt, total, sha))
+    Ok(((name, ckpt, total, sha), None))
 }
 
 /// One `.safetensors` file picked: megaqa's converted form if it loads, so it is kept
-/// as it is (a big one in OPFS, straight from wasm memory) and then read into tensors,
-/// its bytes moving into them; dropped from storage again if it does not load.
+/// as it is and read as a download is ([`keep_and_read`]).
 async fn converted_file(
     name: String,
     bytes: Vec<u8>,
     sha: Option<String>,
-) -> Result<Opened, String> {
+) -> Result<(Opened, Option<store::Writing>), String> {
     let sha = match sha {
         Some(sha) => sha,
         None => store::sha256_hex(&bytes).await,
     };
     let key = store::local_key(&name, &sha);
     let len = bytes.len() as u64;
-    post(&Event::Status("keeping it in browser storage…".into()));
-    let (bytes, written) = if len > BIG_DOWNLOAD {
-        store::put_big(&key, &name, bytes, &sha).await
-    } else {
-        let written = store::put(&key, &name, &bytes, sha.clone())
-            .await
-            .map(|_| ());
-        (bytes, written)
-    };
-    if let Err(e) = &written {
-        post(&Event::Note(e.clone()));
-    }
-    match Checkpoint::from_bytes(&name, &name, bytes) {
-        Ok(ckpt) => Ok((name, ckpt, len, sha)),
-        Err(e) => {
-            if written.is_ok() {
-                let _ = store::delete(&key).await;
-            }
-            Err(e.to_string())
-        }
-    }
+    let (ckpt, writing) = keep_and_read(&key, &name, &name, bytes, &sha, false).await?;
+    Ok(((name, ckpt, len, sha), writing))
 }
 
 /// Builds the engine for a checkpoint (on WebGPU unless the model does not fit) and

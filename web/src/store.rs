@@ -25,6 +25,14 @@ fn global(name: &str) -> Result<JsValue, String> {
         .ok_or_else(|| format!("this browser has no {name} here"))
 }
 
+/// `target.method(args)`, reached by name through `Reflect`: the web-sys bindings for
+/// streams' controllers and readers and for OPFS are features that would rebuild the
+/// Burn stack for wasm.
+fn call(target: &JsValue, method: &str, args: &[&JsValue]) -> Result<JsValue, JsValue> {
+    let f: js_sys::Function = js_sys::Reflect::get(target, &method.into())?.dyn_into()?;
+    f.apply(target, &args.iter().copied().collect::<Array>())
+}
+
 fn js_err(what: &str, e: JsValue) -> String {
     let detail = e
         .as_string()
@@ -131,13 +139,18 @@ async fn start_put_in(
 
 /// The headers a kept model carries: its name, sha256 and size.
 fn entry(name: &str, sha: &str, bytes: &[u8]) -> Result<ResponseInit, String> {
-    let headers = Headers::new().map_err(|e| js_err("headers", e))?;
-    for (k, v) in [
+    with_headers(&[
         ("x-megaqa-name", name),
         ("x-megaqa-sha256", sha),
         ("content-length", &bytes.len().to_string()),
         ("content-type", "application/octet-stream"),
-    ] {
+    ])
+}
+
+/// A `Response`'s init with these headers.
+fn with_headers(pairs: &[(&str, &str)]) -> Result<ResponseInit, String> {
+    let headers = Headers::new().map_err(|e| js_err("headers", e))?;
+    for (k, v) in pairs {
         headers.set(k, v).map_err(|e| js_err("headers", e))?;
     }
     let init = ResponseInit::new();
@@ -169,17 +182,12 @@ pub async fn put_big(
         opfs::write(&file, &bytes)
             .await
             .map_err(|e| js_err("saving in browser storage (is it full?)", e))?;
-        let headers = Headers::new().map_err(|e| js_err("headers", e))?;
-        for (k, v) in [
+        let init = with_headers(&[
             ("x-megaqa-name", name),
             ("x-megaqa-sha256", sha),
             ("x-megaqa-bytes", &bytes.len().to_string()),
             (opfs::HEADER, &file),
-        ] {
-            headers.set(k, v).map_err(|e| js_err("headers", e))?;
-        }
-        let init = ResponseInit::new();
-        init.set_headers(&headers);
+        ])?;
         let marker =
             Response::new_with_opt_str_and_init(None, &init).map_err(|e| js_err("response", e))?;
         let cache = open_cache(MODELS).await?;
@@ -213,15 +221,16 @@ pub async fn put_in_pieces(
         let (bytes, mut at) = (bytes.clone(), 0);
         Closure::<dyn FnMut(JsValue)>::new(move |controller: JsValue| {
             let end = (at + PIECE).min(bytes.len());
-            let (method, args) = if at < end {
-                ("enqueue", Array::of1(&Uint8Array::from(&bytes[at..end])))
+            let _ = if at < end {
+                call(
+                    &controller,
+                    "enqueue",
+                    &[&Uint8Array::from(&bytes[at..end])],
+                )
             } else {
-                ("close", Array::new())
+                call(&controller, "close", &[])
             };
             at = end;
-            if let Ok(f) = js_sys::Reflect::get(&controller, &method.into()) {
-                let _ = js_sys::Function::from(f).apply(&controller, &args);
-            }
         })
     };
     let written = async {
@@ -405,7 +414,7 @@ async fn read_body(
     size: Option<u64>,
     mut check: impl FnMut(&[u8]) -> Result<(), String>,
 ) -> Result<Vec<u8>, String> {
-    use js_sys::{Function, Reflect};
+    use js_sys::Reflect;
     /// What a BYOB reader fills at a time.
     const PIECE: u32 = 1 << 20;
     let body = response
@@ -417,9 +426,7 @@ async fn read_body(
     // while a 669 MB model downloaded. Bodies that are not byte streams get the default.
     let options = js_sys::Object::new();
     let _ = Reflect::set(&options, &"mode".into(), &"byob".into());
-    let byob = Reflect::get(&body, &"getReader".into())
-        .ok()
-        .and_then(|f| Function::from(f).call1(&body, &options).ok());
+    let byob = call(&body, "getReader", &[&options]).ok();
     let mut view = byob
         .as_ref()
         .map(|_| Uint8Array::new(&js_sys::ArrayBuffer::new(PIECE)));
@@ -427,16 +434,9 @@ async fn read_body(
         Some(r) => r,
         None => body.get_reader().into(),
     };
-    let call = |method: &str, arg: Option<&JsValue>| {
-        let f = Function::from(Reflect::get(&reader, &method.into())?);
-        match arg {
-            Some(a) => f.call1(&reader, a),
-            None => f.call0(&reader),
-        }
-    };
     let mut check = |got: &[u8]| {
         check(got).inspect_err(|_| {
-            let _ = call("cancel", None);
+            let _ = call(&reader, "cancel", &[]);
         })
     };
     // Judged before anything is reserved: a size past wasm's memory must not abort here.
@@ -447,7 +447,12 @@ async fn read_body(
     let mut bytes = Vec::with_capacity(size.unwrap_or(0) as usize);
     let interrupted = |e| js_err(&format!("{what}: reading interrupted"), e);
     loop {
-        let read = call("read", view.as_ref().map(|v| v.as_ref())).map_err(interrupted)?;
+        let read = call(
+            &reader,
+            "read",
+            view.as_ref().map(|v| v.as_ref()).as_slice(),
+        )
+        .map_err(interrupted)?;
         let chunk = JsFuture::from(js_sys::Promise::from(read))
             .await
             .map_err(interrupted)?;
@@ -500,8 +505,10 @@ pub async fn read_file(
 /// The origin private file system (OPFS), for big models: reached through `Reflect`
 /// (web-sys's bindings for it are features that would rebuild the Burn stack for wasm).
 pub(crate) mod opfs {
-    use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
+    use js_sys::{Object, Promise, Reflect, Uint8Array};
     use sha2::{Digest, Sha256};
+
+    use super::call;
     use wasm_bindgen::{JsCast, JsValue};
     use wasm_bindgen_futures::JsFuture;
 
@@ -530,12 +537,6 @@ pub(crate) mod opfs {
             .ok()
             .filter(|f| f.is_function())
             .map(|_| storage)
-    }
-
-    /// `target.method(args)`.
-    fn call(target: &JsValue, method: &str, args: &[&JsValue]) -> Result<JsValue, JsValue> {
-        let f: Function = Reflect::get(target, &method.into())?.dyn_into()?;
-        f.apply(target, &args.iter().copied().collect::<Array>())
     }
 
     /// `await target.method(args)`.
