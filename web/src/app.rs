@@ -113,6 +113,9 @@ impl Page {
                         new_worker_over: query("new_worker_mb")
                             .and_then(|v| v.parse::<u64>().ok())
                             .map(|mb| mb << 20),
+                        stream_over: query("stream_mb")
+                            .and_then(|v| v.parse::<u64>().ok())
+                            .map(|mb| mb << 20),
                     },
                     &files,
                 );

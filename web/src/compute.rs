@@ -121,10 +121,17 @@ pub fn keeps_16bit(values: u64, values_16bit: u64) -> bool {
 /// before the rest is read, so that a model too big for the tab is refused with the
 /// memory it needs instead of crashing the tab: `Ok(true)` once judged to fit, or when
 /// it cannot be judged (not a safetensors file: its load says what is wrong),
-/// `Ok(false)` while the header is still to come.
-pub fn judge_head(c: &Compute, head: &[u8], size: Option<u64>) -> Result<bool, String> {
+/// `Ok(false)` while the header is still to come. `streamed`: the file goes to browser
+/// storage as it arrives and is read from there a tensor at a time, never whole in
+/// wasm memory.
+pub fn judge_head(
+    c: &Compute,
+    head: &[u8],
+    size: Option<u64>,
+    streamed: bool,
+) -> Result<bool, String> {
     let mb = |b: u64| format!("{:.0} MB", b as f64 / 1e6);
-    if let Some(size) = size.filter(|&s| s > WASM_MEMORY) {
+    if let Some(size) = size.filter(|&s| s > WASM_MEMORY && !streamed) {
         return Err(format!(
             "the file is {}, more than the {} that a tab's wasm memory can hold: use a smaller model, or its f16 file (megaqa convert --dtype f16)",
             mb(size),
@@ -136,16 +143,24 @@ pub fn judge_head(c: &Compute, head: &[u8], size: Option<u64>) -> Result<bool, S
         Ok(None) => return Ok(false),
         Err(_) => return Ok(true),
     };
-    // The download stays in wasm memory while the network is built. On WebGPU the
-    // network goes to the GPU a tensor at a time; on the CPU it is f32 in wasm memory,
-    // built as the file's tensors are taken (the file shrinks as it grows), or the
-    // file's own 16-bit matrices, one of them widened at a time.
+    // A download read whole stays in wasm memory while the network is built; a
+    // streamed one is read a tensor at a time. On WebGPU the network goes to the GPU a
+    // tensor at a time; on the CPU it is f32 in wasm memory, built as the file's
+    // tensors are taken (the file shrinks as it grows), or the file's own 16-bit
+    // matrices, one of them widened at a time.
     // Saturating: a crafted header may state any sizes.
     let (name, largest) = &census.largest;
     let largest_f32 = largest.saturating_mul(4);
     let f32_bytes = census.values.saturating_mul(4);
     let on_gpu = c.max_binding.is_some() && does_not_fit(c, name, largest_f32).is_none();
-    let (need, what) = if on_gpu {
+    let (need, what) = if on_gpu && streamed {
+        // Its f32 values, read 8 MB at a time.
+        let need = largest_f32.saturating_add(8 << 20);
+        (
+            need,
+            format!("its largest tensor's upload, {}", mb(largest_f32)),
+        )
+    } else if on_gpu {
         let need = census.data_bytes.saturating_add(largest_f32);
         (
             need,
@@ -159,7 +174,8 @@ pub fn judge_head(c: &Compute, head: &[u8], size: Option<u64>) -> Result<bool, S
         );
         (need, what)
     } else {
-        let need = census.data_bytes.max(f32_bytes).saturating_add(largest_f32);
+        let file = if streamed { 0 } else { census.data_bytes };
+        let need = file.max(f32_bytes).saturating_add(largest_f32);
         let what = format!(
             "{} of f32 weights on the CPU, read from its {} file",
             mb(f32_bytes),

@@ -23,12 +23,13 @@ use crate::{post, store};
 
 /// Windows per network call.
 const BATCH: usize = 8;
-/// A download over this size is hashed as it arrives (sha2 in wasm) and written to
-/// browser storage from wasm memory in pieces before the network is built
-/// (`store::put_in_pieces`): SubtleCrypto and a whole-file `Response` would each copy
-/// it out of wasm memory, 1.3 GB more in the tab for a 669 MB model. Below it, those
-/// copies cost less than the time saved: SubtleCrypto hashes the shipped 46 MB model in
-/// 0.05 s (sha2 in wasm: ~0.25 s), and its write overlaps building the network.
+/// A model file over this size (a download or a picked converted file) is hashed as it
+/// arrives (sha2 in wasm) and streamed into an OPFS file, from which the network is
+/// built a tensor at a time ([`streamed`]): the file is never whole in wasm memory,
+/// which never shrinks (SubtleCrypto and a whole-file `Response` would each copy it
+/// out of wasm memory too). Below it, reading it whole costs less than the time saved:
+/// SubtleCrypto hashes the shipped 46 MB model in 0.05 s (sha2 in wasm: ~0.25 s), and
+/// its write to the Cache API overlaps building the network.
 const BIG_DOWNLOAD: u64 = 256 << 20;
 
 /// Progress is posted each time this many more bytes have arrived (and at the end).
@@ -48,6 +49,9 @@ struct Host {
     loaded: Option<String>,
     /// The page's threshold for a new worker, if it set one (else `NEW_WORKER_OVER`).
     new_worker_over: Option<u64>,
+    /// The page's size over which a model is streamed, if it set one (else
+    /// `BIG_DOWNLOAD`).
+    stream_over: Option<u64>,
     library: Option<Rc<Library>>,
     session: Vec<QuestionResult>,
 }
@@ -67,8 +71,13 @@ pub fn handle(request: Request, files: Vec<web_sys::File>) {
                 model,
                 fallback,
                 new_worker_over,
+                stream_over,
             } => {
-                HOST.with(|h| h.borrow_mut().new_worker_over = new_worker_over);
+                HOST.with(|h| {
+                    let mut h = h.borrow_mut();
+                    h.new_worker_over = new_worker_over;
+                    h.stream_over = stream_over;
+                });
                 start((force_cpu, bucket, f16), model, files, fallback).await
             }
             Request::Load(load) => replace_model(load, files).await,
@@ -203,7 +212,7 @@ async fn check_before_loading(load: &Load, files: &[web_sys::File]) -> Result<()
             // The download stops (this error) once the header is judged.
             const JUDGED: &str = "judged";
             let judged = store::fetch_with_progress(url, |got, total| {
-                match compute::judge_head(&c, got, total) {
+                match compute::judge_head(&c, got, total, streams(total)) {
                     Ok(true) => Err(JUDGED.into()),
                     Ok(false) => Ok(()),
                     Err(e) => Err(format!("{name}: {e}")),
@@ -217,7 +226,8 @@ async fn check_before_loading(load: &Load, files: &[web_sys::File]) -> Result<()
         }
         LoadFrom::Files => {
             for f in files {
-                judge_file(&c, f).await?;
+                let streamed = files.len() == 1 && converted(f) && streams(Some(f.size() as u64));
+                judge_file(&c, f, streamed).await?;
             }
             Ok(())
         }
@@ -225,11 +235,29 @@ async fn check_before_loading(load: &Load, files: &[web_sys::File]) -> Result<()
 }
 
 /// Refuses a local model file too big for this tab from its header (its first MB).
-async fn judge_file(c: &Compute, f: &web_sys::File) -> Result<(), String> {
+async fn judge_file(c: &Compute, f: &web_sys::File, streamed: bool) -> Result<(), String> {
     let head = store::read_head(f, 1 << 20).await?;
-    compute::judge_head(c, &head, Some(f.size() as u64))
+    compute::judge_head(c, &head, Some(f.size() as u64), streamed)
         .map(|_| ())
         .map_err(|e| format!("{}: {e}", f.name()))
+}
+
+/// Whether a model file of `size` goes to browser storage as it arrives and is read
+/// from there a tensor at a time ([`streamed`]): a big one, where this context can
+/// write OPFS files synchronously.
+fn streams(size: Option<u64>) -> bool {
+    size.is_some_and(is_big) && store::opfs::writable_here()
+}
+
+/// Whether a model file of `size` is big: hashed as it arrives, and streamed into
+/// browser storage (or, where that cannot be, written there from wasm memory first).
+fn is_big(size: u64) -> bool {
+    size > HOST.with(|h| h.borrow().stream_over.unwrap_or(BIG_DOWNLOAD))
+}
+
+/// Whether a picked file is (by its name) one `megaqa convert` wrote.
+fn converted(f: &web_sys::File) -> bool {
+    f.name().ends_with(".safetensors")
 }
 
 /// The file name at the end of a model's URL, which messages name it by.
@@ -285,78 +313,187 @@ async fn load_model(load: Load, files: Vec<web_sys::File>) -> Option<String> {
 
 type Opened = (String, Checkpoint, u64, String);
 
-/// sha256 of a big file while it arrives (fed all of it received so far, each time), so
-/// that it is never handed whole to SubtleCrypto, which would copy it out of wasm.
+/// sha256 of a big file while it arrives, a chunk at a time, so that it is never handed
+/// whole to SubtleCrypto, which would copy it out of wasm.
 #[derive(Default)]
-struct Hashing(Option<(Sha256, usize)>);
+struct Hashing(Option<Sha256>);
 
 impl Hashing {
     fn started() -> Self {
-        Self(Some((Sha256::new(), 0)))
+        Self(Some(Sha256::new()))
     }
 
-    fn feed(&mut self, got: &[u8]) {
-        if let Some((h, hashed)) = &mut self.0 {
-            h.update(&got[*hashed..]);
-            *hashed = got.len();
+    fn feed(&mut self, chunk: &[u8]) {
+        if let Some(h) = &mut self.0 {
+            h.update(chunk);
         }
     }
 
     /// The hex digest, if hashing was started.
     fn finish(self) -> Option<String> {
-        self.0.map(|(h, _)| format!("{:x}", h.finalize()))
+        self.0.map(|h| format!("{:x}", h.finalize()))
+    }
+}
+
+/// A model file arriving a chunk at a time (downloaded, or read from a picked file):
+/// refused from its header once that has come if it does not fit this tab, hashed if
+/// big, and shown as progress.
+struct Arrival {
+    name: String,
+    total: Option<u64>,
+    /// Whether it goes to browser storage as it arrives ([`streamed`]).
+    streamed: bool,
+    /// The first bytes, until the header in them is judged (then `None`).
+    head: Option<Vec<u8>>,
+    backend: Option<Compute>,
+    received: u64,
+    shown: u64,
+    hashing: Hashing,
+}
+
+impl Arrival {
+    fn new(name: &str, total: Option<u64>, streamed: bool) -> Self {
+        let backend = HOST.with(|h| h.borrow().compute.clone());
+        Self {
+            name: name.into(),
+            total,
+            streamed,
+            head: backend.is_some().then(Vec::new),
+            backend,
+            received: 0,
+            shown: 0,
+            hashing: if total.is_some_and(is_big) {
+                Hashing::started()
+            } else {
+                Hashing::default()
+            },
+        }
+    }
+
+    /// Takes the next `chunk` (first an empty one, judging the size alone).
+    fn take(&mut self, chunk: &[u8]) -> Result<(), String> {
+        if let (Some(head), Some(c)) = (&mut self.head, &self.backend) {
+            head.extend_from_slice(chunk);
+            if compute::judge_head(c, head, self.total, self.streamed)
+                .map_err(|e| format!("{}: {e}", self.name))?
+            {
+                self.head = None;
+            }
+        }
+        self.hashing.feed(chunk);
+        self.received += chunk.len() as u64;
+        if self.received >= self.shown + PROGRESS_STEP || Some(self.received) == self.total {
+            self.shown = self.received;
+            post(&Event::Progress(Some((self.received, self.total))));
+        }
+        Ok(())
     }
 }
 
 /// A model read from a URL, and its write to browser storage if it was downloaded.
 async fn from_url(url: &str) -> Result<(Opened, Option<store::Writing>), String> {
     let name = url_file(url);
-    let (bytes, from_cache, kept_sha) = match store::get(url).await.ok().flatten() {
-        Some((b, sha)) => {
-            post(&Event::Status(
-                "loaded from browser storage (works offline)".into(),
-            ));
-            (b, true, sha)
-        }
-        None => {
-            post(&Event::Status(format!("downloading {url}…")));
-            let backend = HOST.with(|h| h.borrow().compute.clone());
-            let mut judged = backend.is_none();
-            let mut sent = 0u64;
-            let mut hashing = Hashing::default();
-            let b = store::fetch_with_progress(url, |got, total| {
-                if !judged && let Some(c) = &backend {
-                    judged =
-                        compute::judge_head(c, got, total).map_err(|e| format!("{name}: {e}"))?;
-                }
-                if got.is_empty() && total.is_some_and(|t| t > BIG_DOWNLOAD) {
-                    hashing = Hashing::started();
-                }
-                hashing.feed(got);
-                let n = got.len() as u64;
-                if n >= sent + PROGRESS_STEP || Some(n) == total {
-                    sent = n;
-                    post(&Event::Progress(Some((n, total))));
-                }
-                Ok(())
-            })
-            .await?;
-            (b, false, hashing.finish())
-        }
+    let offline = || {
+        post(&Event::Status(
+            "loaded from browser storage (works offline)".into(),
+        ))
     };
-    let sha = match kept_sha {
+    if let Some(opened) = from_kept_file(url, url).await? {
+        offline();
+        return Ok((opened, None));
+    }
+    if let Some((bytes, sha)) = store::get(url).await.ok().flatten() {
+        offline();
+        return read_whole(url, &name, bytes, sha, true).await;
+    }
+    post(&Event::Status(format!("downloading {url}…")));
+    let mut response = store::fetch(url).await?;
+    let total = store::content_length(&response);
+    if streams(total) {
+        match streamed(Some(url), url, &name, &response, total).await {
+            Ok(opened) => return Ok((opened, None)),
+            Err(store::Streamed::Read(e)) => return Err(e),
+            Err(store::Streamed::Storage(e)) => {
+                post(&Event::Note(format!("{e}: reading it into memory instead")));
+                response = store::fetch(url).await?;
+            }
+        }
+    }
+    let mut arrival = Arrival::new(&name, total, false);
+    let mut seen = 0;
+    let bytes = store::read_body(&response, url, None, |got| {
+        let chunk = &got[seen..];
+        seen = got.len();
+        arrival.take(chunk)
+    })
+    .await?;
+    read_whole(url, &name, bytes, arrival.hashing.finish(), false).await
+}
+
+/// A model's bytes read whole (downloaded, or from the Cache API), hashed if they were
+/// not, kept (unless `kept` already) and read into a checkpoint.
+async fn read_whole(
+    url: &str,
+    name: &str,
+    bytes: Vec<u8>,
+    sha: Option<String>,
+    kept: bool,
+) -> Result<(Opened, Option<store::Writing>), String> {
+    let sha = match sha {
         Some(sha) => sha,
         None => store::sha256_hex(&bytes).await,
     };
     let len = bytes.len() as u64;
-    let (ckpt, writing) = keep_and_read(url, url, &name, bytes, &sha, from_cache).await?;
+    let (ckpt, writing) = keep_and_read(url, url, name, bytes, &sha, kept).await?;
     Ok(((url.to_string(), ckpt, len, sha), writing))
+}
+
+/// A big model (a download or a picked file) streamed into browser storage as it
+/// arrives and read from there a tensor at a time while the network is built
+/// ([`Checkpoint::from_source`]): never whole in wasm memory, which never shrinks. Kept
+/// under `key`, or, for a picked file, under its name and sha256.
+async fn streamed(
+    key: Option<&str>,
+    origin: &str,
+    name: &str,
+    response: &web_sys::Response,
+    total: Option<u64>,
+) -> Result<Opened, store::Streamed> {
+    let mut arrival = Arrival::new(name, total, true);
+    let (file, len) = store::stream_to_opfs(response, origin, |chunk| arrival.take(chunk)).await?;
+    let sha = arrival.hashing.finish().unwrap_or_default();
+    let key = key.map_or_else(|| store::local_key(name, &sha), str::to_string);
+    store::keep_file(&key, name, &sha, len, &file)
+        .await
+        .map_err(store::Streamed::Storage)?;
+    match from_kept_file(&key, origin).await {
+        Ok(Some(opened)) => Ok(opened),
+        Ok(None) => Err(store::Streamed::Storage(format!(
+            "{name}: kept in browser storage, but it cannot be read back"
+        ))),
+        Err(e) => {
+            let _ = store::delete(&key).await;
+            Err(store::Streamed::Read(e))
+        }
+    }
+}
+
+/// A model kept in an OPFS file under `key`, opened where it lies: its header read now,
+/// each tensor while the network is built. `None` if it is not kept so.
+async fn from_kept_file(key: &str, origin: &str) -> Result<Option<Opened>, String> {
+    let Some((reader, len, sha)) = store::kept_file(key).await else {
+        return Ok(None);
+    };
+    let ckpt = Checkpoint::from_source(origin, std::sync::Arc::new(reader), len)
+        .map_err(|e| e.to_string())?;
+    Ok(Some((origin.into(), ckpt, len, sha.unwrap_or_default())))
 }
 
 /// A model's bytes handed to browser storage under `key` (kept for offline use; not
 /// when `kept` already), then moved into a checkpoint (no second copy): the browser
 /// writes a small one while the engine is built, and the write comes back to be
-/// waited on; a big one is written from wasm memory first (`store::put_big`), so that
+/// waited on; a big one that could not be streamed ([`streamed`]: storage full, or no
+/// synchronous OPFS here) is written from wasm memory first (`store::put_big`), so that
 /// the tab never holds a copy of all of it. Dropped from storage again if unreadable.
 async fn keep_and_read(
     key: &str,
@@ -370,7 +507,7 @@ async fn keep_and_read(
     let mut stored_whole = false;
     let writing = if kept {
         None
-    } else if bytes.len() as u64 > BIG_DOWNLOAD {
+    } else if is_big(bytes.len() as u64) {
         post(&Event::Status("keeping it in browser storage…".into()));
         let (b, written) = store::put_big(key, name, bytes, sha).await;
         bytes = b;
@@ -403,6 +540,9 @@ async fn keep_and_read(
 }
 
 async fn from_storage(c: &Cached) -> Result<Opened, String> {
+    if let Some(opened) = from_kept_file(&c.key, &c.name).await? {
+        return Ok(opened);
+    }
     let (bytes, _) = store::get(&c.key)
         .await?
         .ok_or_else(|| format!("{} is no longer stored", c.name))?;
@@ -412,32 +552,27 @@ async fn from_storage(c: &Cached) -> Result<Opened, String> {
 
 /// A `.nemo`, a converted `.safetensors`, or a Hugging Face set; kept in storage in
 /// the converted form (one file, whatever was selected). A converted file is kept as it
-/// is, before it is read into tensors, as a download is: a big one is hashed while it
-/// is read and never copied whole.
+/// is, as a download is ([`converted_file`]).
 async fn from_files(files: &[web_sys::File]) -> Result<(Opened, Option<store::Writing>), String> {
+    if let [f] = files
+        && converted(f)
+    {
+        return converted_file(f).await;
+    }
     let mut map = BTreeMap::new();
     let mut total = 0u64;
     let backend = HOST.with(|h| h.borrow().compute.clone());
     for f in files {
         post(&Event::Status(format!("reading {}…", f.name())));
         if let Some(c) = &backend {
-            judge_file(c, f).await?;
+            judge_file(c, f, false).await?;
         }
-        let mut hashing = if f.size() as u64 > BIG_DOWNLOAD {
-            Hashing::started()
-        } else {
-            Hashing::default()
-        };
         let b = store::read_file(f, |got| {
-            hashing.feed(got);
             post(&Event::Progress(Some((total + got.len() as u64, None))));
             Ok(())
         })
         .await?;
         total += b.len() as u64;
-        if files.len() == 1 && f.name().ends_with(".safetensors") {
-            return converted_file(f.name(), b, hashing.finish()).await;
-        }
         map.insert(f.name(), b);
     }
     let ckpt = if map.contains_key("config.json") {
@@ -464,13 +599,32 @@ async fn from_files(files: &[web_sys::File]) -> Result<(Opened, Option<store::Wr
 }
 
 /// One `.safetensors` file picked: megaqa's converted form if it loads, so it is kept
-/// as it is and read as a download is ([`keep_and_read`]).
-async fn converted_file(
-    name: String,
-    bytes: Vec<u8>,
-    sha: Option<String>,
-) -> Result<(Opened, Option<store::Writing>), String> {
-    let sha = match sha {
+/// as it is and read as a download is: a big one streamed into browser storage and
+/// read from there ([`streamed`]), a small one read whole ([`keep_and_read`]).
+async fn converted_file(f: &web_sys::File) -> Result<(Opened, Option<store::Writing>), String> {
+    let name = f.name();
+    let size = f.size() as u64;
+    post(&Event::Status(format!("reading {name}…")));
+    if streams(Some(size)) {
+        let body = web_sys::Response::new_with_opt_blob(Some(f))
+            .map_err(|_| format!("{name}: cannot read"))?;
+        match streamed(None, &name, &name, &body, Some(size)).await {
+            Ok(opened) => return Ok((opened, None)),
+            Err(store::Streamed::Read(e)) => return Err(e),
+            Err(store::Streamed::Storage(e)) => {
+                post(&Event::Note(format!("{e}: reading it into memory instead")));
+            }
+        }
+    }
+    let mut arrival = Arrival::new(&name, Some(size), false);
+    let mut seen = 0;
+    let bytes = store::read_file(f, |got| {
+        let chunk = &got[seen..];
+        seen = got.len();
+        arrival.take(chunk)
+    })
+    .await?;
+    let sha = match arrival.hashing.finish() {
         Some(sha) => sha,
         None => store::sha256_hex(&bytes).await,
     };

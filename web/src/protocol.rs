@@ -29,6 +29,11 @@ pub enum Request {
         /// in a new worker ([`Event::Restart`]); None: 512 MiB.
         #[serde(default)]
         new_worker_over: Option<u64>,
+        /// The page's `?stream_mb=N`: the size over which a model file goes to browser
+        /// storage as it arrives and is read from there a tensor at a time; None:
+        /// 256 MiB.
+        #[serde(default)]
+        stream_over: Option<u64>,
     },
     /// Load a model (and make it the engine, once it has loaded).
     Load(Load),

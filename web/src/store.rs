@@ -182,25 +182,125 @@ pub async fn put_big(
         opfs::write(&file, &bytes)
             .await
             .map_err(|e| js_err("saving in browser storage (is it full?)", e))?;
-        let init = with_headers(&[
-            ("x-megaqa-name", name),
-            ("x-megaqa-sha256", sha),
-            ("x-megaqa-bytes", &bytes.len().to_string()),
-            (opfs::HEADER, &file),
-        ])?;
-        let marker =
-            Response::new_with_opt_str_and_init(None, &init).map_err(|e| js_err("response", e))?;
-        let cache = open_cache(MODELS).await?;
-        JsFuture::from(cache.put_with_str(key, &marker))
-            .await
-            .map_err(|e| js_err("saving in browser storage", e))?;
-        Ok(())
+        mark_kept(key, name, sha, bytes.len() as u64, &file).await
     }
     .await;
     if written.is_err() {
         let _ = opfs::remove(&file).await;
     }
     (bytes, written)
+}
+
+/// The models' cache entry for a model whose bytes are in the OPFS file `file`: a
+/// bodiless response with its name, sha256 and size. An entry it replaces that named
+/// another file has that file removed.
+async fn mark_kept(key: &str, name: &str, sha: &str, len: u64, file: &str) -> Result<(), String> {
+    let init = with_headers(&[
+        ("x-megaqa-name", name),
+        ("x-megaqa-sha256", sha),
+        ("x-megaqa-bytes", &len.to_string()),
+        (opfs::HEADER, file),
+    ])?;
+    let marker =
+        Response::new_with_opt_str_and_init(None, &init).map_err(|e| js_err("response", e))?;
+    let cache = open_cache(MODELS).await?;
+    if let Ok(found) = JsFuture::from(cache.match_with_str(key)).await
+        && let Some(before) = found.dyn_ref::<Response>()
+        && let Ok(Some(old)) = before.headers().get(opfs::HEADER)
+        && old != file
+    {
+        let _ = opfs::remove(&old).await;
+    }
+    JsFuture::from(cache.put_with_str(key, &marker))
+        .await
+        .map_err(|e| js_err("saving in browser storage", e))?;
+    Ok(())
+}
+
+/// How streaming a model into browser storage failed: reading it (the download broke,
+/// or `check` refused it), or keeping it (storage is full or unavailable: it can still
+/// be read into memory instead).
+pub enum Streamed {
+    Read(String),
+    Storage(String),
+}
+
+/// A big model's body streamed into a new OPFS file as it arrives, never held whole in
+/// wasm memory: each chunk is written from the browser's own buffer, and `check(chunk)`
+/// sees its bytes (copied into wasm memory one chunk at a time: the hash and the
+/// header's judgment), first with none. Returns the file and its size, for
+/// [`keep_file`]; the file is removed if anything fails.
+pub async fn stream_to_opfs(
+    response: &Response,
+    what: &str,
+    mut check: impl FnMut(&[u8]) -> Result<(), String>,
+) -> Result<(String, u64), Streamed> {
+    if let Err(e) = check(&[]) {
+        if let Some(body) = response.body() {
+            let _ = call(&body, "cancel", &[]);
+        }
+        return Err(Streamed::Read(e));
+    }
+    // Named before the sha256 a picked file is kept under is known; the cache entry
+    // names the file.
+    let file = opfs::file_name(&format!("{what}#{}", js_sys::Date::now()));
+    let full = |e| Streamed::Storage(js_err("saving in browser storage (is it full?)", e));
+    let writer = opfs::Writer::create(&file).await.map_err(full)?;
+    let mut chunk = Vec::new();
+    let mut storage_failed = None;
+    let read = read_chunks(response, what, |part| {
+        if let Err(e) = writer.append(part) {
+            storage_failed = Some(e);
+            return Err("storage".into());
+        }
+        chunk.resize(part.length() as usize, 0);
+        part.copy_to(&mut chunk);
+        check(&chunk)
+    })
+    .await;
+    let written = match (read, storage_failed, writer.finish()) {
+        (_, Some(e), _) | (Ok(()), None, Err(e)) => Err(full(e)),
+        (Err(e), None, _) => Err(Streamed::Read(e)),
+        (Ok(()), None, Ok(len)) => Ok((file.clone(), len)),
+    };
+    if written.is_err() {
+        let _ = opfs::remove(&file).await;
+    }
+    written
+}
+
+/// Keeps the OPFS `file` ([`stream_to_opfs`]) under `key`; the file is removed if the
+/// entry cannot be written.
+pub async fn keep_file(
+    key: &str,
+    name: &str,
+    sha: &str,
+    len: u64,
+    file: &str,
+) -> Result<(), String> {
+    let kept = mark_kept(key, name, sha, len, file).await;
+    if kept.is_err() {
+        let _ = opfs::remove(file).await;
+    }
+    kept
+}
+
+/// A model kept in an OPFS file under `key`, opened for reading where it lies (each
+/// tensor when it is needed): the reader, the size and the sha256 stored beside it.
+/// `None` when the entry is not in OPFS (or this context cannot read OPFS files
+/// synchronously): [`get`] reads it whole.
+pub async fn kept_file(key: &str) -> Option<(opfs::Reader, u64, Option<String>)> {
+    if !opfs::writable_here() {
+        return None;
+    }
+    let cache = open_cache(MODELS).await.ok()?;
+    let found = JsFuture::from(cache.match_with_str(key)).await.ok()?;
+    let response: &Response = found.dyn_ref()?;
+    let header = |k: &str| response.headers().get(k).ok().flatten();
+    let file = header(opfs::HEADER)?;
+    let sha = header("x-megaqa-sha256").filter(|s| !s.is_empty());
+    let (reader, len) = opfs::Reader::open(&file).await.ok()?;
+    Some((reader, len, sha))
 }
 
 /// [`put`] for a big model: the browser pulls the bytes from wasm memory 8 MB at a
@@ -376,6 +476,13 @@ pub async fn fetch_with_progress(
     url: &str,
     mut progress: impl FnMut(&[u8], Option<u64>) -> Result<(), String>,
 ) -> Result<Vec<u8>, String> {
+    let response = fetch(url).await?;
+    let total = content_length(&response);
+    read_body(&response, url, None, |got| progress(got, total)).await
+}
+
+/// `url` requested: its response once the server answered, before the body is read.
+pub async fn fetch(url: &str) -> Result<Response, String> {
     let fetch: js_sys::Function = global("fetch")?.unchecked_into();
     let started = fetch
         .call1(&js_sys::global(), &url.into())
@@ -391,11 +498,11 @@ pub async fn fetch_with_progress(
             response.status_text()
         ));
     }
-    let total = content_length(&response);
-    read_body(&response, url, None, |got| progress(got, total)).await
+    Ok(response)
 }
 
-fn content_length(response: &Response) -> Option<u64> {
+/// The size the response's headers state.
+pub fn content_length(response: &Response) -> Option<u64> {
     response
         .headers()
         .get("content-length")
@@ -408,12 +515,42 @@ fn content_length(response: &Response) -> Option<u64> {
 /// all of it outside (`array_buffer()` would make one, 669 MB for a 345M model in
 /// f16). `check(received so far)` runs first with nothing and after each chunk; its
 /// error cancels the stream and is returned.
-async fn read_body(
+pub async fn read_body(
     response: &Response,
     what: &str,
     size: Option<u64>,
     mut check: impl FnMut(&[u8]) -> Result<(), String>,
 ) -> Result<Vec<u8>, String> {
+    // Judged before anything is reserved: a size past wasm's memory must not abort here.
+    if let Err(e) = check(&[]) {
+        if let Some(body) = response.body() {
+            let _ = call(&body, "cancel", &[]);
+        }
+        return Err(e);
+    }
+    // Reserved whole when the size is known (`size`, else the Content-Length): grown by
+    // doubling instead, a 669 MB body held 1.5 GB for a moment.
+    let size = size.or_else(|| content_length(response));
+    let mut bytes = Vec::with_capacity(size.unwrap_or(0) as usize);
+    read_chunks(response, what, |part| {
+        // Straight from the chunk into the buffer: one copy, not two.
+        let at = bytes.len();
+        bytes.resize(at + part.length() as usize, 0);
+        part.copy_to(&mut bytes[at..]);
+        check(&bytes)
+    })
+    .await?;
+    Ok(bytes)
+}
+
+/// Hands each chunk of a response's body to `each` as it arrives (a JS array, in no
+/// particular buffer: `each` copies what it keeps); an error from `each` cancels the
+/// stream and is returned.
+async fn read_chunks(
+    response: &Response,
+    what: &str,
+    mut each: impl FnMut(&Uint8Array) -> Result<(), String>,
+) -> Result<(), String> {
     use js_sys::Reflect;
     /// What a BYOB reader fills at a time.
     const PIECE: u32 = 1 << 20;
@@ -434,17 +571,6 @@ async fn read_body(
         Some(r) => r,
         None => body.get_reader().into(),
     };
-    let mut check = |got: &[u8]| {
-        check(got).inspect_err(|_| {
-            let _ = call(&reader, "cancel", &[]);
-        })
-    };
-    // Judged before anything is reserved: a size past wasm's memory must not abort here.
-    check(&[])?;
-    // Reserved whole when the size is known (`size`, else the Content-Length): grown by
-    // doubling instead, a 669 MB body held 1.5 GB for a moment.
-    let size = size.or_else(|| content_length(response));
-    let mut bytes = Vec::with_capacity(size.unwrap_or(0) as usize);
     let interrupted = |e| js_err(&format!("{what}: reading interrupted"), e);
     loop {
         let read = call(
@@ -460,14 +586,14 @@ async fn read_body(
             .map(|d| d.is_truthy())
             .unwrap_or(true);
         if done {
-            break;
+            return Ok(());
         }
         let value = Reflect::get(&chunk, &"value".into()).map_err(|e| js_err(what, e))?;
-        // Straight from the chunk into the buffer: one copy, not two.
         let part: Uint8Array = value.unchecked_into();
-        let at = bytes.len();
-        bytes.resize(at + part.length() as usize, 0);
-        part.copy_to(&mut bytes[at..]);
+        if let Err(e) = each(&part) {
+            let _ = call(&reader, "cancel", &[]);
+            return Err(e);
+        }
         if view.is_some() {
             // The buffer comes back (moved) with the chunk: fill it again.
             view = Some(Uint8Array::new_with_byte_offset_and_length(
@@ -476,9 +602,7 @@ async fn read_body(
                 PIECE,
             ));
         }
-        check(&bytes)?;
     }
-    Ok(bytes)
 }
 
 /// The first `n` bytes of a local file (all of it if shorter).
@@ -586,6 +710,112 @@ pub(crate) mod opfs {
         // The handle locks the file until closed: closed whatever happened.
         let _ = call(&access, "close", &[]);
         written
+    }
+
+    /// An OPFS file written piece by piece through a synchronous access handle (which
+    /// locks the file until [`Writer::finish`]).
+    pub struct Writer {
+        access: JsValue,
+        at: std::cell::Cell<u64>,
+    }
+
+    impl Writer {
+        pub async fn create(file: &str) -> Result<Self, JsValue> {
+            let dir = directory().await?;
+            let create = options("create", true.into());
+            let handle = call_async(&dir, "getFileHandle", &[&file.into(), &create]).await?;
+            let access = call_async(&handle, "createSyncAccessHandle", &[]).await?;
+            call(&access, "truncate", &[&0.into()])?;
+            Ok(Self {
+                access,
+                at: std::cell::Cell::new(0),
+            })
+        }
+
+        /// Writes `part` (a JS array: no copy through wasm memory) after what is written.
+        pub fn append(&self, part: &Uint8Array) -> Result<(), JsValue> {
+            let at = options("at", (self.at.get() as f64).into());
+            let n = call(&self.access, "write", &[part.as_ref(), &at])?;
+            if n.as_f64() != Some(part.length() as f64) {
+                return Err(JsValue::from_str(
+                    "the write stopped short (is storage full?)",
+                ));
+            }
+            self.at.set(self.at.get() + part.length() as u64);
+            Ok(())
+        }
+
+        /// Flushes and closes the file; its size.
+        pub fn finish(self) -> Result<u64, JsValue> {
+            let flushed = call(&self.access, "flush", &[]);
+            let _ = call(&self.access, "close", &[]);
+            flushed.map(|_| self.at.get())
+        }
+    }
+
+    /// An OPFS file read where it lies, through a synchronous access handle (closed
+    /// when the reader goes): a big model's tensors read one at a time while the
+    /// network is built ([`megaqa_model::checkpoint::ByteSource`]).
+    pub struct Reader {
+        access: JsValue,
+        file: String,
+    }
+
+    // SAFETY: `ByteSource` asks for Send + Sync, as native sources are shared across
+    // threads; this wasm build has one thread (no atomics), so the JS handle is never
+    // reached from another.
+    unsafe impl Send for Reader {}
+    unsafe impl Sync for Reader {}
+
+    impl Reader {
+        /// Opens `file` for reading, with its size.
+        pub async fn open(file: &str) -> Result<(Self, u64), JsValue> {
+            let dir = directory().await?;
+            let handle = call_async(&dir, "getFileHandle", &[&file.into()]).await?;
+            let access = call_async(&handle, "createSyncAccessHandle", &[]).await?;
+            let len = call(&access, "getSize", &[])?.as_f64().unwrap_or(0.0) as u64;
+            Ok((
+                Self {
+                    access,
+                    file: file.into(),
+                },
+                len,
+            ))
+        }
+    }
+
+    impl megaqa_model::checkpoint::ByteSource for Reader {
+        fn read_at(&self, offset: u64, out: &mut [u8]) -> Result<(), String> {
+            let mut done = 0;
+            while done < out.len() {
+                let at = options("at", ((offset + done as u64) as f64).into());
+                // SAFETY: a view of the part of `out` still to fill, used by the
+                // synchronous read at once, before anything could allocate (and so
+                // move wasm memory).
+                let view =
+                    unsafe { Uint8Array::view_mut_raw(out[done..].as_mut_ptr(), out.len() - done) };
+                let n = call(&self.access, "read", &[&view.into(), &at])
+                    .map_err(|e| super::js_err(&format!("{} in browser storage", self.file), e))?
+                    .as_f64()
+                    .unwrap_or(0.0) as usize;
+                if n == 0 {
+                    return Err(format!(
+                        "{} in browser storage ends at {} bytes, before the {} asked for at {offset}",
+                        self.file,
+                        offset + done as u64,
+                        out.len()
+                    ));
+                }
+                done += n;
+            }
+            Ok(())
+        }
+    }
+
+    impl Drop for Reader {
+        fn drop(&mut self) {
+            let _ = call(&self.access, "close", &[]);
+        }
     }
 
     /// `file` as a `File` (a blob the caller streams), if it exists.

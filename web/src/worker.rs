@@ -206,10 +206,13 @@ mod tests {
         let head = |values: u64| heads(1, values, "F16");
         let cpu = Compute::cpu(None);
         // A 345M-parameter model in f16 fits on the CPU.
-        assert_eq!(judge_head(&cpu, &head(345_000_000), None), Ok(true));
+        assert_eq!(judge_head(&cpu, &head(345_000_000), None, false), Ok(true));
         // The header not all here yet: judged later.
         let big = head(1_200_000_000);
-        assert_eq!(judge_head(&cpu, &big[..big.len() - 1], None), Ok(false));
+        assert_eq!(
+            judge_head(&cpu, &big[..big.len() - 1], None, false),
+            Ok(false)
+        );
         // Big 16-bit models keep their 16 bits on the CPU (one matrix widened at a
         // time): 1.2B values in f16 need the 2400 MB file and a 400 MB matrix in f32,
         // where widening them all on load would need 5200 MB.
@@ -220,32 +223,52 @@ mod tests {
         );
         assert!(!keeps_16bit(1_200_000_000, 0), "an f32 file");
         assert_eq!(
-            judge_head(&cpu, &heads(12, 100_000_000, "F16"), None),
+            judge_head(&cpu, &heads(12, 100_000_000, "F16"), None, false),
             Ok(true)
         );
-        let why = judge_head(&cpu, &heads(20, 100_000_000, "F16"), None).unwrap_err();
+        let why = judge_head(&cpu, &heads(20, 100_000_000, "F16"), None, false).unwrap_err();
         assert!(
             why.starts_with("it needs about 4400 MB of the tab's memory (its 4000 MB file's 16-bit weights on the CPU)"),
             "{why}"
         );
-        let why = judge_head(&cpu, &heads(12, 100_000_000, "F32"), None).unwrap_err();
+        let why = judge_head(&cpu, &heads(12, 100_000_000, "F32"), None, false).unwrap_err();
         assert!(
             why.starts_with("it needs about 5200 MB of the tab's memory (4800 MB of f32 weights on the CPU, read from its 4800 MB file)")
                 && why.ends_with("more than the 4295 MB that wasm can address: use a smaller model, or a browser with WebGPU"),
             "{why}"
         );
         // A crafted header's sizes do not overflow into "fits".
-        assert!(judge_head(&cpu, &head(1 << 62), None).is_err());
+        assert!(judge_head(&cpu, &head(1 << 62), None, false).is_err());
         // On WebGPU the weights go to the GPU: the file and one tensor's upload.
         let mut gpu = Compute::cpu(None);
         gpu.max_binding = Some(1 << 31);
-        assert_eq!(judge_head(&gpu, &head(400_000_000), None), Ok(true));
+        assert_eq!(judge_head(&gpu, &head(400_000_000), None, false), Ok(true));
+        // Streamed into browser storage and read a tensor at a time, a model bigger
+        // than wasm's memory goes to the GPU: only its largest tensor's upload is in
+        // the tab at once. The CPU still holds all of its weights.
+        let f32_file = heads(12, 100_000_000, "F32");
+        assert_eq!(
+            judge_head(&gpu, &[], Some(4_800_000_000), true),
+            Ok(false),
+            "the size alone does not refuse a streamed file"
+        );
+        assert_eq!(
+            judge_head(&gpu, &f32_file, Some(4_800_000_000), true),
+            Ok(true)
+        );
+        let why = judge_head(&gpu, &f32_file, Some(4_800_000_000), false).unwrap_err();
+        assert!(why.starts_with("the file is 4800 MB"), "{why}");
+        let why = judge_head(&cpu, &f32_file, Some(4_800_000_000), true).unwrap_err();
+        assert!(
+            why.starts_with("it needs about 5200 MB of the tab's memory (4800 MB of f32 weights"),
+            "{why}"
+        );
         // A size the server states past wasm's memory is refused before any byte.
-        let why = judge_head(&cpu, &[], Some(5_000_000_000)).unwrap_err();
+        let why = judge_head(&cpu, &[], Some(5_000_000_000), false).unwrap_err();
         assert!(why.starts_with("the file is 5000 MB"), "{why}");
         // Not a safetensors file (a .nemo): its load says what it is.
         assert_eq!(
-            judge_head(&cpu, &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3], None),
+            judge_head(&cpu, &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3], None, false),
             Ok(true)
         );
     }
@@ -342,6 +365,78 @@ mod tests {
         assert!(crate::store::get(&key).await.unwrap().is_none());
         assert!(
             crate::store::opfs::file(&file).await.is_none(),
+            "the OPFS file stayed"
+        );
+    }
+
+    /// A model streamed into an OPFS file as it arrives (as a big download is) is kept
+    /// with its size, opened where it lies and read a tensor at a time while the
+    /// network is built: it answers as the same bytes read whole; a second one kept
+    /// under the same key replaces the first's file; and `delete` takes the file too.
+    #[wasm_bindgen_test]
+    async fn a_model_streamed_into_opfs_is_read_where_it_lies() {
+        use crate::store;
+        let body = |bytes: &[u8]| {
+            web_sys::Response::new_with_opt_u8_array(Some(&mut bytes.to_vec())).unwrap()
+        };
+        let sha = store::sha256_hex(DEMO).await;
+        let key = store::local_key("streamed.safetensors", &sha);
+        let mut seen = 0;
+        let (file, len) = store::stream_to_opfs(&body(DEMO), "streamed.safetensors", |chunk| {
+            seen += chunk.len();
+            Ok(())
+        })
+        .await
+        .unwrap_or_else(|_| panic!("streaming into OPFS failed"));
+        assert_eq!((len, seen), (DEMO.len() as u64, DEMO.len()));
+        store::keep_file(&key, "streamed.safetensors", &sha, len, &file)
+            .await
+            .unwrap();
+        let (reader, kept_len, kept_sha) = store::kept_file(&key).await.expect("kept in OPFS");
+        assert_eq!((kept_len, kept_sha.as_deref()), (len, Some(sha.as_str())));
+        let lazy =
+            megaqa::model::Checkpoint::from_source("streamed", std::sync::Arc::new(reader), len)
+                .unwrap();
+        assert!(lazy.weights.values().all(|t| !t.is_held()));
+        let whole =
+            megaqa::model::Checkpoint::from_bytes("demo", "demo.safetensors", DEMO.to_vec())
+                .unwrap();
+        let device = burn::tensor::Device::flex();
+        let (a, b) = (
+            megaqa::Engine::new(lazy, device.clone(), burn::tensor::DType::F32).unwrap(),
+            megaqa::Engine::new(whole, device, burn::tensor::DType::F32).unwrap(),
+        );
+        assert_eq!(a.model_sha256, b.model_sha256);
+        let passage = include_str!("../../assets/demo/passage.txt");
+        let q = "In what country is Normandy located?";
+        let (x, y) = (a.ask(q, passage, 8).unwrap(), b.ask(q, passage, 8).unwrap());
+        assert_eq!((x.prediction.text(), &x.logits), ("France", &y.logits));
+        // The same key kept again: its entry names the new file, the old one is gone.
+        let (again, _) = store::stream_to_opfs(&body(DEMO), "streamed.safetensors", |_| Ok(()))
+            .await
+            .unwrap_or_else(|_| panic!("streaming into OPFS failed"));
+        assert_ne!(again, file);
+        store::keep_file(&key, "streamed.safetensors", &sha, len, &again)
+            .await
+            .unwrap();
+        assert!(
+            store::opfs::file(&file).await.is_none(),
+            "the replaced file stayed"
+        );
+        // A check that refuses the bytes stops the stream and leaves no file.
+        let refused = store::stream_to_opfs(&body(DEMO), "refused.safetensors", |chunk| {
+            if chunk.is_empty() {
+                Ok(())
+            } else {
+                Err("refused".into())
+            }
+        })
+        .await;
+        assert!(matches!(refused, Err(store::Streamed::Read(e)) if e == "refused"));
+        store::delete(&key).await.unwrap();
+        assert!(store::kept_file(&key).await.is_none());
+        assert!(
+            store::opfs::file(&again).await.is_none(),
             "the OPFS file stayed"
         );
     }

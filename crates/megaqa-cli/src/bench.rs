@@ -55,7 +55,7 @@ pub fn run(a: BenchArgs) -> Result<ExitCode> {
         }
         (Some(path), None) => {
             let ckpt = Checkpoint::open(path)?;
-            QaModel::from_weights(&ckpt.config, ckpt.weights, &opened.device, dtype)
+            QaModel::from_weights(&ckpt.config, ckpt.weights, &opened.device, dtype)?
         }
         (None, None) => anyhow::bail!("give --model PATH or --random megatron-345m"),
     };

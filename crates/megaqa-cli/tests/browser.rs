@@ -141,16 +141,22 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
     );
     // The engine is not in the page's wasm (it would hold the page's thread again).
     assert!(page < 1_000_000, "the page's wasm is {page} bytes");
-    // A model too big for a tab's wasm memory, served as its header alone (20 matrices
-    // of 100 million f16 values: a 4000 MB file, and one matrix widened to f32 at a
-    // time): the page must refuse it from the header.
-    let tensors: serde_json::Map<String, serde_json::Value> = (0..20u64)
-        .map(|i| {
-            let at = i * 200_000_000;
-            let entry = json!({"dtype": "F16", "shape": [10_000u64, 10_000u64], "data_offsets": [at, at + 200_000_000]});
-            (format!("w{i}"), entry)
-        })
-        .collect();
+    // A model too big for a tab's wasm memory, served as its header alone: a matrix of
+    // 1.2 billion f16 values and one of 100 million, a 2600 MB file. Its largest
+    // matrix in f32 (4800 MB) is past any WebGPU buffer, so it runs on the CPU, which
+    // holds the file's 16 bits and one matrix widened to f32: the page must refuse it
+    // from the header, on both backends (a streamed model on WebGPU needs only one
+    // tensor's upload in the tab, so a big file alone would not be refused there).
+    let tensors: serde_json::Map<String, serde_json::Value> = [
+        ("w0", [40_000u64, 30_000u64], 0u64, 2_400_000_000u64),
+        ("w1", [10_000, 10_000], 2_400_000_000, 2_600_000_000),
+    ]
+    .into_iter()
+    .map(|(name, shape, at, end)| {
+        let entry = json!({"dtype": "F16", "shape": shape, "data_offsets": [at, end]});
+        (name.to_string(), entry)
+    })
+    .collect();
     let header = serde_json::Value::Object(tensors).to_string();
     let mut too_big = (header.len() as u64).to_le_bytes().to_vec();
     too_big.extend(header.as_bytes());
@@ -170,7 +176,9 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
     let model = root.join("assets/models/demo-tiny.megaqa.safetensors");
     // `new_worker_mb=0`: every model that replaces one is loaded in a new engine worker,
     // as a big one is (wasm memory never shrinks: only a new worker gives it back).
-    let demo_query = "?model=./models/demo-tiny.megaqa.safetensors&new_worker_mb=0";
+    // `stream_mb=0`: every model file goes to browser storage (OPFS) as it arrives and
+    // the network is built from there a tensor at a time, as a big one's is.
+    let demo_query = "?model=./models/demo-tiny.megaqa.safetensors&new_worker_mb=0&stream_mb=0";
     let short = root.join("assets/demo/passage.txt");
     let long = root.join("assets/demo/long-passage.txt");
     let cases = [
@@ -283,7 +291,7 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
         // A model too big for the tab: refused from its header with what it needs.
         let big = r["too_big_error"].as_str().unwrap_or_default();
         assert!(
-            big.starts_with("too-big.safetensors: it needs about 4400 MB of the tab's memory")
+            big.starts_with("too-big.safetensors: it needs about 7400 MB of the tab's memory (its 2600 MB file's 16-bit weights on the CPU)")
                 && big.contains("4295 MB")
                 && !big.contains('\n'),
             "{mode}: {big}"

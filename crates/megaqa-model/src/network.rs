@@ -9,7 +9,7 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Bytes, DType, Device, Distribution, Int, Tensor, TensorData};
 
-use crate::checkpoint::{RawTensor, Weights};
+use crate::checkpoint::{LoadError, RawTensor, Weights};
 use crate::config::{Activation, ModelConfig};
 use crate::params::{ByName, MapByName};
 use crate::profile::{Op, step};
@@ -363,13 +363,21 @@ impl QaModel {
 
     /// Builds the network from checked weights (see `Checkpoint`). A missing QA head
     /// is drawn fresh (N(0, 0.02)), so that a pretrained encoder can be fine-tuned.
+    /// Tensors still in their file ([`RawTensor::load`]) are read here, one at a time;
+    /// a read that fails is the error.
     pub fn from_weights(
         cfg: &ModelConfig,
         weights: Weights,
         device: &Device,
         dtype: DType,
-    ) -> Self {
-        Self::skeleton(cfg, device).map(&mut ByName::new(Fill::new(weights, device, dtype)))
+    ) -> Result<Self, LoadError> {
+        Self::filled(cfg, device, Fill::new(weights, device, dtype))
+    }
+
+    fn filled(cfg: &ModelConfig, device: &Device, fill: Fill) -> Result<Self, LoadError> {
+        let mut fill = ByName::new(fill);
+        let model = Self::skeleton(cfg, device).map(&mut fill);
+        fill.inner.failed.map_or(Ok(model), Err)
     }
 
     /// [`QaModel::from_weights`] computing in f32, with the encoder's matmul weights and
@@ -379,16 +387,21 @@ impl QaModel {
     /// about half the memory, for a little more time per batch. For a big model on a
     /// CPU with little memory (the browser's wasm: 4 GB in all). Matrices stored in
     /// other types are read as f32, as `from_weights` reads them.
-    pub fn from_weights_16bit(cfg: &ModelConfig, weights: Weights, device: &Device) -> Self {
+    pub fn from_weights_16bit(
+        cfg: &ModelConfig,
+        weights: Weights,
+        device: &Device,
+    ) -> Result<Self, LoadError> {
         let mut fill = Fill::new(weights, device, DType::F32);
         fill.keep_16bit = true;
-        Self::skeleton(cfg, device).map(&mut ByName::new(fill))
+        Self::filled(cfg, device, fill)
     }
 
     /// A network of the given shape with random weights (for tests and benchmarks).
     pub fn random(cfg: &ModelConfig, device: &Device, dtype: DType, seed: u64) -> Self {
         device.seed(seed);
         Self::from_weights(cfg, Weights::new(), device, dtype)
+            .expect("no weights to read: all drawn")
     }
 }
 
@@ -410,6 +423,9 @@ struct Fill<'a> {
     /// the network gets an empty f32 matrix in their place.
     #[cfg(not(target_arch = "wasm32"))]
     int8: Option<std::collections::BTreeMap<String, crate::fused::int8::QuantizedMatrix>>,
+    /// The first tensor that could not be read from its file (the network gets zeros
+    /// in its place, and the build fails with this).
+    failed: Option<LoadError>,
 }
 
 impl<'a> Fill<'a> {
@@ -421,7 +437,21 @@ impl<'a> Fill<'a> {
             keep_16bit: false,
             #[cfg(not(target_arch = "wasm32"))]
             int8: None,
+            failed: None,
         }
+    }
+
+    /// `raw` with its bytes in memory, read from its file if they are not; `None`
+    /// (the failure kept) if that read fails.
+    fn load(&mut self, name: &str, raw: RawTensor) -> Option<RawTensor> {
+        raw.load().map_err(|message| self.fail(name, message)).ok()
+    }
+
+    fn fail(&mut self, name: &str, message: String) {
+        self.failed.get_or_insert(LoadError::Unreadable {
+            tensor: name.into(),
+            message,
+        });
     }
 
     /// The checkpoint tensor `raw` (PyTorch layout) in Burn's layout.
@@ -434,14 +464,19 @@ impl<'a> Fill<'a> {
         let mut shape: [usize; D] = raw.shape.clone().try_into().unwrap_or_else(|_| {
             panic!("canonicalize checks `{name}` against the network's {D}-d parameter")
         });
+        // What stands in for a tensor that could not be read (the build then fails).
+        let mut unread = shape;
+        if transposed && D == 2 {
+            unread.swap(0, 1);
+        }
         // Burn's layout with no rows, for a matrix kept in int8: `[0, out]` for a
         // Linear, `[0, hidden]` for an embedding.
         #[cfg(not(target_arch = "wasm32"))]
-        if let Some(int8) = self
-            .int8
-            .as_mut()
-            .filter(|_| crate::checkpoint::int8::is_int8(&name, &shape))
-        {
+        if self.int8.is_some() && crate::checkpoint::int8::is_int8(&name, &shape) {
+            let Some(raw) = self.load(&name, raw) else {
+                return Tensor::zeros(unread, self.device);
+            };
+            let int8 = self.int8.as_mut().expect("checked");
             let (rows, cols) = (shape[0], shape[1]);
             let q = crate::fused::int8::QuantizedMatrix::from_rows(cols, rows, |r| {
                 raw.f32_range(r * cols..(r + 1) * cols).unwrap_or_default()
@@ -458,10 +493,19 @@ impl<'a> Fill<'a> {
                 _ => None,
             };
             if let Some(dtype) = dtype {
+                let Some(raw) = self.load(&name, raw) else {
+                    return Tensor::zeros(unread, self.device);
+                };
                 return self.tensor_16bit(raw, shape, transposed, dtype);
             }
         }
-        let mut values = raw.into_f32().unwrap_or_default();
+        let mut values = match raw.read_f32() {
+            Ok(v) => v.unwrap_or_default(),
+            Err(message) => {
+                self.fail(&name, message);
+                return Tensor::zeros(unread, self.device);
+            }
+        };
         if let (true, [rows, cols]) = (transposed, shape.as_slice()) {
             values = crate::params::transpose(&values, *rows, *cols);
             shape.swap(0, 1);
@@ -562,11 +606,18 @@ impl QaModel {
     /// int8 (the rest f32), quantised from the checkpoint's rows one row at a time
     /// while the rest of it is still held: no f32 copy of them is ever made, so loading
     /// peaks near the checkpoint's size rather than at the f32 network's.
-    pub fn from_weights_int8(cfg: &ModelConfig, weights: Weights, device: &Device) -> Self {
+    pub fn from_weights_int8(
+        cfg: &ModelConfig,
+        weights: Weights,
+        device: &Device,
+    ) -> Result<Self, LoadError> {
         use crate::fused::int8::Int8Layer;
         let mut fill = ByName::new(Fill::new(weights, device, DType::F32));
         fill.inner.int8 = Some(Default::default());
         let mut model = Self::skeleton(cfg, device).map(&mut fill);
+        if let Some(e) = fill.inner.failed {
+            return Err(e);
+        }
         let mut quantized = fill.inner.int8.unwrap_or_default();
         let mut take = |name: &str| {
             quantized
@@ -584,7 +635,7 @@ impl QaModel {
             layer.int8 = Some(std::sync::Arc::new(int8));
         }
         model.embeddings.word_int8 = Some(std::sync::Arc::new(take("embeddings.word")));
-        model
+        Ok(model)
     }
 }
 

@@ -18,7 +18,7 @@ fn int8_built_from_rows_equals_the_f32_network_quantised() {
         let mut after = load(name, &dev);
         let bytes = after.quantize_int8();
         let ckpt = Checkpoint::open(fixture(name)).unwrap();
-        let built = QaModel::from_weights_int8(&ckpt.config, ckpt.weights, &dev);
+        let built = QaModel::from_weights_int8(&ckpt.config, ckpt.weights, &dev).unwrap();
         assert!(
             built.embeddings.word_int8.is_some() && built.layers.iter().all(|l| l.int8.is_some())
         );

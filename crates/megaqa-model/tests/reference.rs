@@ -101,7 +101,7 @@ fn real_minilm_hidden_states_match_transformers() {
     );
     assert!(!ckpt.config.pre_layer_norm);
     let dev = Device::flex();
-    let model = QaModel::from_weights(&ckpt.config, ckpt.weights, &dev, DType::F32);
+    let model = QaModel::from_weights(&ckpt.config, ckpt.weights, &dev, DType::F32).unwrap();
     let exp = Expected::load();
     let hidden = model.hidden_states(&exp.batch("minilm"), &dev).unwrap();
     let d = max_diff(&hidden, &exp.f32("minilm.hidden"));
@@ -118,7 +118,7 @@ fn converted_file_round_trips() {
     let back = Checkpoint::from_bytes("converted", "model.safetensors", bytes).unwrap();
     assert_eq!(back.config, ckpt.config);
     assert_eq!(back.tokenizer, ckpt.tokenizer);
-    let model = QaModel::from_weights(&back.config, back.weights, &dev, DType::F32);
+    let model = QaModel::from_weights(&back.config, back.weights, &dev, DType::F32).unwrap();
     check_logits(&model, &dev, &exp, "input_a", "megatron.a");
 }
 
@@ -132,7 +132,7 @@ fn f16_runs_where_the_device_supports_it() {
             continue;
         }
         let ckpt = Checkpoint::open(fixture("megatron-tiny")).unwrap();
-        let model = QaModel::from_weights(&ckpt.config, ckpt.weights, &dev, DType::F16);
+        let model = QaModel::from_weights(&ckpt.config, ckpt.weights, &dev, DType::F16).unwrap();
         let out = model.run(&exp.batch("input_a"), &dev).unwrap();
         let d = max_diff(&out.start, &exp.f32("megatron.a.start"))
             .max(max_diff(&out.end, &exp.f32("megatron.a.end")));
@@ -156,8 +156,8 @@ fn sixteen_bit_weights_kept_under_f32_compute_give_the_f32_logits() {
             .unwrap();
         let read = || Checkpoint::from_bytes(name, "model.safetensors", bytes.clone()).unwrap();
         let (a, b) = (read(), read());
-        let widened = QaModel::from_weights(&a.config, a.weights, &dev, DType::F32);
-        let kept = QaModel::from_weights_16bit(&b.config, b.weights, &dev);
+        let widened = QaModel::from_weights(&a.config, a.weights, &dev, DType::F32).unwrap();
+        let kept = QaModel::from_weights_16bit(&b.config, b.weights, &dev).unwrap();
         let dtype = |t: burn::tensor::Tensor<2>| t.dtype();
         assert_eq!(dtype(kept.layers[0].qkv.weight.val()), DType::F16);
         assert_eq!(dtype(kept.layers[0].ffn_out.weight.val()), DType::F16);

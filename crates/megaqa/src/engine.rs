@@ -119,7 +119,7 @@ pub(crate) fn tokenizer_of(
 }
 
 /// A digest of what the network computes with: config, then every tensor by name.
-fn fingerprint(ckpt: &Checkpoint) -> String {
+fn fingerprint(ckpt: &Checkpoint) -> Result<String, LoadError> {
     let mut h = Sha256::new();
     h.update(serde_json::to_vec(&ckpt.config).unwrap_or_default());
     for (name, t) in &ckpt.weights {
@@ -127,14 +127,20 @@ fn fingerprint(ckpt: &Checkpoint) -> String {
         // Updates of 64k values, not one per value: the same digest, ~0.1 s less of the
         // page's load in wasm for a 23M-parameter model. Read 64k at a time too, not as
         // an f32 copy of a whole tensor beside the checkpoint (a 345M model's word
-        // embeddings are 125 MB in f32).
+        // embeddings are 125 MB in f32). A tensor still in its file is read a piece at
+        // a time too.
         let n = t.numel();
         for start in (0..n).step_by(1 << 16) {
-            let chunk = t.f32_range(start..n.min(start + (1 << 16)));
+            let chunk = t
+                .read_f32_range(start..n.min(start + (1 << 16)))
+                .map_err(|message| LoadError::Unreadable {
+                    tensor: name.clone(),
+                    message,
+                })?;
             h.update(le_bytes(&chunk.unwrap_or_default(), f32::to_le_bytes));
         }
     }
-    format!("{:x}", h.finalize())
+    Ok(format!("{:x}", h.finalize()))
 }
 
 impl Engine {
@@ -166,7 +172,7 @@ impl Engine {
             &megaqa_model::ModelConfig,
             megaqa_model::checkpoint::Weights,
             &Device,
-        ) -> QaModel,
+        ) -> Result<QaModel, LoadError>,
     ) -> Result<Self, EngineError> {
         let files = ckpt
             .tokenizer
@@ -189,9 +195,9 @@ impl Engine {
                 rows: ckpt.config.vocab_size,
             });
         }
-        let model_sha256 = fingerprint(&ckpt);
+        let model_sha256 = fingerprint(&ckpt)?;
         let origin = ckpt.origin.clone();
-        let model = build(&ckpt.config, ckpt.weights, &device);
+        let model = build(&ckpt.config, ckpt.weights, &device)?;
         Ok(Self {
             model,
             tokenizer,

@@ -30,6 +30,10 @@ pub enum LoadError {
         found: Vec<usize>,
         expected: Vec<usize>,
     },
+    /// A tensor left in its file (read lazily) whose bytes could not be read when
+    /// needed; `message` names the file.
+    #[error("{message} (tensor `{tensor}`)")]
+    Unreadable { tensor: String, message: String },
     #[error(
         "{file}: this is a Riva model, encrypted with NVIDIA's proprietary scheme, which megaqa cannot read; download the .nemo release of the same model from NVIDIA's NGC catalogue and pass that instead"
     )]

@@ -16,7 +16,7 @@ use std::path::Path;
 
 pub use error::LoadError;
 pub use names::{Naming, QkvLayout, Weights};
-pub use tensor::{DType, RawTensor};
+pub use tensor::{ByteSource, DType, FileSource, RawTensor};
 
 use crate::config::ModelConfig;
 
@@ -154,6 +154,19 @@ impl Checkpoint {
         }
     }
 
+    /// A converted file of `len` bytes in `source`, read lazily: its header now, each
+    /// tensor when the network takes it ([`RawTensor::load`]), so that the file is
+    /// never held whole (a browser's big model, kept in a file of its own).
+    pub fn from_source(
+        origin: &str,
+        source: std::sync::Arc<dyn ByteSource>,
+        len: u64,
+    ) -> Result<Self, LoadError> {
+        let file =
+            safetensors::read_from(source, len).map_err(|m| LoadError::invalid(origin, m))?;
+        converted(origin, file)
+    }
+
     /// A Hugging Face directory given as its files (name -> bytes), as the browser has them.
     pub fn from_hf_files(
         origin: &str,
@@ -282,7 +295,15 @@ fn sniff(bytes: &[u8]) -> Sniff {
 }
 
 fn read_converted(origin: &str, bytes: Vec<u8>) -> Result<Checkpoint, LoadError> {
-    let mut file = safetensors::read(bytes).map_err(|m| LoadError::invalid(origin, m))?;
+    let file = safetensors::read(bytes).map_err(|m| LoadError::invalid(origin, m))?;
+    converted(origin, file)
+}
+
+/// A converted file's checkpoint from its tensors and metadata, however they were read.
+fn converted(
+    origin: &str,
+    mut file: safetensors::SafetensorsFile,
+) -> Result<Checkpoint, LoadError> {
     int8::attach_scales(origin, &mut file.tensors)?;
     let config_json = file.metadata.get("megaqa.config").ok_or_else(|| {
         LoadError::invalid(

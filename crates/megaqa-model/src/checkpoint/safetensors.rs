@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use safetensors::{Dtype, SafeTensors};
 
-use super::tensor::{DType, RawTensor};
+use super::tensor::{ByteSource, DType, RawTensor};
 
 /// Tensors plus the free-form `__metadata__` strings of the header.
 pub struct SafetensorsFile {
@@ -61,10 +61,21 @@ pub struct Census {
     pub largest: (String, u64),
 }
 
-/// The census of a safetensors file from its first bytes: `Ok(None)` while the header
-/// has not all arrived, an error if they do not start a safetensors file. Sizes are
-/// u64 (wasm32's usize cannot count a file over 4 GB).
-pub fn census(head: &[u8]) -> Result<Option<Census>, String> {
+/// One tensor as a safetensors header lists it. Sizes are u64 (wasm32's usize cannot
+/// count a file over 4 GB).
+#[derive(serde::Deserialize)]
+struct Listed {
+    dtype: String,
+    shape: Vec<u64>,
+    data_offsets: [u64; 2],
+}
+
+/// A safetensors header: its length, its tensors by name, and its `__metadata__`.
+type Header = (u64, BTreeMap<String, Listed>, BTreeMap<String, String>);
+
+/// A safetensors header from a file's first bytes. `Ok(None)` while the header has not
+/// all arrived, an error if they do not start a safetensors file.
+fn header(head: &[u8]) -> Result<Option<Header>, String> {
     let bad = |why: String| format!("not a valid safetensors file: {why}");
     let Some(len) = head.get(..8) else {
         return Ok(None);
@@ -75,29 +86,41 @@ pub fn census(head: &[u8]) -> Result<Option<Census>, String> {
     if head.get(8).is_some_and(|&b| b != b'{') {
         return Err(bad("no JSON header".into()));
     }
-    let Some(header) = head.get(8..8 + len as usize) else {
+    let Some(text) = head.get(8..8 + len as usize) else {
         return Ok(None);
     };
-    #[derive(serde::Deserialize)]
-    struct Entry {
-        dtype: String,
-        shape: Vec<u64>,
-        data_offsets: [u64; 2],
-    }
     let mut entries: BTreeMap<String, serde_json::Value> =
-        serde_json::from_slice(header).map_err(|e| bad(format!("header: {e}")))?;
-    entries.remove("__metadata__");
+        serde_json::from_slice(text).map_err(|e| bad(format!("header: {e}")))?;
+    let metadata = match entries.remove("__metadata__") {
+        None => BTreeMap::new(),
+        Some(m) => serde_json::from_value(m).map_err(|e| bad(format!("`__metadata__`: {e}")))?,
+    };
+    let mut tensors = BTreeMap::new();
+    for (name, entry) in entries {
+        let e: Listed =
+            serde_json::from_value(entry).map_err(|e| bad(format!("tensor `{name}`: {e}")))?;
+        tensors.insert(name, e);
+    }
+    Ok(Some((len, tensors, metadata)))
+}
+
+/// The census of a safetensors file from its first bytes: `Ok(None)` while the header
+/// has not all arrived, an error if they do not start a safetensors file.
+pub fn census(head: &[u8]) -> Result<Option<Census>, String> {
+    let Some((_, tensors, _)) = header(head)? else {
+        return Ok(None);
+    };
     let mut census = Census {
         values: 0,
         values_16bit: 0,
         data_bytes: 0,
         largest: (String::new(), 0),
     };
-    for (name, entry) in entries {
-        let e: Entry =
-            serde_json::from_value(entry).map_err(|e| bad(format!("tensor `{name}`: {e}")))?;
+    for (name, e) in tensors {
         let values = e.shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d));
-        let values = values.ok_or_else(|| bad(format!("tensor `{name}`: shape overflows")))?;
+        let values = values.ok_or_else(|| {
+            format!("not a valid safetensors file: tensor `{name}`: shape overflows")
+        })?;
         census.values = census.values.saturating_add(values);
         if matches!(e.dtype.as_str(), "F16" | "BF16") {
             census.values_16bit = census.values_16bit.saturating_add(values);
@@ -108,6 +131,79 @@ pub fn census(head: &[u8]) -> Result<Option<Census>, String> {
         }
     }
     Ok(Some(census))
+}
+
+/// The tensors of the `len`-byte safetensors file in `source`, left there: only the
+/// header is read now, each tensor when it is loaded ([`RawTensor::load`]). Checked as
+/// the in-memory reader checks a file: known dtypes, and data offsets that tile the
+/// data exactly, each tensor's as long as its shape says.
+pub fn read_from(source: Arc<dyn ByteSource>, len: u64) -> Result<SafetensorsFile, String> {
+    let bad = |why: String| format!("not a valid safetensors file: {why}");
+    let mut first = [0u8; 8];
+    if len < 8 {
+        return Err(bad("shorter than 8 bytes".into()));
+    }
+    source.read_at(0, &mut first)?;
+    let header_bytes = header_len(first).map_err(bad)?;
+    let data_start = 8 + header_bytes;
+    if data_start > len {
+        return Err(bad(format!("shorter than its {header_bytes}-byte header")));
+    }
+    let mut head = vec![0u8; data_start as usize];
+    source.read_at(0, &mut head)?;
+    let (_, listed, metadata) = header(&head)?.ok_or_else(|| bad("no header".into()))?;
+    let mut found: Vec<(String, Listed)> = listed.into_iter().collect();
+    found.sort_by_key(|(_, e)| e.data_offsets);
+    let mut tensors = BTreeMap::new();
+    let mut end = 0u64;
+    for (name, e) in found {
+        let [begin, stop] = e.data_offsets;
+        let dtype = dtype_named(&e.dtype)
+            .ok_or_else(|| format!("tensor `{name}` has unsupported dtype {}", e.dtype))?;
+        let shape: Option<Vec<usize>> = e.shape.iter().map(|&d| d.try_into().ok()).collect();
+        let bytes = e
+            .shape
+            .iter()
+            .try_fold(dtype.size() as u64, |n, &d| n.checked_mul(d));
+        if begin != end || stop < begin || Some(stop - begin) != bytes {
+            return Err(bad(format!(
+                "tensor `{name}`: data offsets [{begin}, {stop}] do not follow the tensor before at {end} with the {} bytes of its {} shape {:?}",
+                bytes.unwrap_or(0),
+                e.dtype,
+                e.shape
+            )));
+        }
+        end = stop;
+        let tensor = shape
+            .and_then(|shape| {
+                RawTensor::elsewhere(dtype, shape, source.clone(), data_start + begin)
+            })
+            .ok_or_else(|| bad(format!("tensor `{name}`: shape {:?} overflows", e.shape)))?;
+        tensors.insert(name, tensor);
+    }
+    if data_start + end != len {
+        return Err(bad(format!(
+            "its tensors take {end} bytes after the header, the file has {}",
+            len - data_start
+        )));
+    }
+    Ok(SafetensorsFile { tensors, metadata })
+}
+
+fn dtype_named(name: &str) -> Option<DType> {
+    Some(match name {
+        "F32" => DType::F32,
+        "F16" => DType::F16,
+        "BF16" => DType::BF16,
+        "F64" => DType::F64,
+        "I64" => DType::I64,
+        "I32" => DType::I32,
+        "I16" => DType::I16,
+        "I8" => DType::I8,
+        "U8" => DType::U8,
+        "BOOL" => DType::Bool,
+        _ => return None,
+    })
 }
 
 /// The tensors of a safetensors file, each moved into a buffer of its own: the file's

@@ -1,5 +1,6 @@
 //! Tensors as read from a checkpoint: element type, shape and little-endian bytes,
-//! shared with the buffer they came from so that reading a checkpoint copies nothing.
+//! shared with the buffer they came from so that reading a checkpoint copies nothing,
+//! or still in the file ([`ByteSource`]) until the network takes them.
 
 use std::sync::Arc;
 
@@ -33,13 +34,66 @@ impl DType {
     }
 }
 
-/// A view of contiguous little-endian tensor bytes inside a shared buffer.
+/// A file a checkpoint's tensors are read from when they are needed, not held in memory
+/// all at once: a browser keeps a big model in a file of its origin's private file
+/// system, and a WebGPU network built from it needs each tensor's bytes in wasm memory
+/// (which never shrinks) only while that tensor is uploaded.
+pub trait ByteSource: Send + Sync {
+    /// Fills `out` with the bytes at `offset`; an error says what failed, naming the file.
+    fn read_at(&self, offset: u64, out: &mut [u8]) -> Result<(), String>;
+}
+
+/// A file on disk as a [`ByteSource`].
+pub struct FileSource {
+    file: std::sync::Mutex<std::fs::File>,
+    name: String,
+}
+
+impl FileSource {
+    /// Opens `path`, with its length.
+    pub fn open(path: &std::path::Path) -> std::io::Result<(Self, u64)> {
+        let file = std::fs::File::open(path)?;
+        let len = file.metadata()?.len();
+        let name = path.display().to_string();
+        Ok((
+            Self {
+                file: std::sync::Mutex::new(file),
+                name,
+            },
+            len,
+        ))
+    }
+}
+
+impl ByteSource for FileSource {
+    fn read_at(&self, offset: u64, out: &mut [u8]) -> Result<(), String> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = self
+            .file
+            .lock()
+            .map_err(|_| format!("{}: unreadable", self.name))?;
+        f.seek(SeekFrom::Start(offset))
+            .and_then(|_| f.read_exact(out))
+            .map_err(|e| {
+                format!(
+                    "{}: cannot read {} bytes at {offset}: {e}",
+                    self.name,
+                    out.len()
+                )
+            })
+    }
+}
+
+/// A view of contiguous little-endian tensor bytes inside a shared buffer, or in a
+/// [`ByteSource`] (then `buffer` is empty and `start` unused).
 #[derive(Clone)]
 pub struct RawTensor {
     pub dtype: DType,
     pub shape: Vec<usize>,
     buffer: Arc<Vec<u8>>,
     start: usize,
+    /// Where the bytes are when not in `buffer`: the source, and the offset there.
+    elsewhere: Option<(Arc<dyn ByteSource>, u64)>,
     /// An int8 matrix's scale per row (the converted format's int8): its values are
     /// the integers times their row's scale, computed when read, so that the f32
     /// matrix never exists beside the rest of the file.
@@ -66,8 +120,53 @@ impl RawTensor {
             shape,
             buffer,
             start,
+            elsewhere: None,
             row_scales: None,
         })
+    }
+
+    /// A tensor whose bytes stay at `offset` in `source` until read ([`RawTensor::load`]);
+    /// `None` when its size overflows.
+    pub fn elsewhere(
+        dtype: DType,
+        shape: Vec<usize>,
+        source: Arc<dyn ByteSource>,
+        offset: u64,
+    ) -> Option<Self> {
+        numel(&shape)?.checked_mul(dtype.size())?;
+        Some(Self {
+            dtype,
+            shape,
+            buffer: Arc::new(Vec::new()),
+            start: 0,
+            elsewhere: Some((source, offset)),
+            row_scales: None,
+        })
+    }
+
+    /// Whether the bytes are in memory (else [`RawTensor::load`] reads them).
+    pub fn is_held(&self) -> bool {
+        self.elsewhere.is_none()
+    }
+
+    /// The tensor with its bytes in memory, in a buffer of its own if they were read
+    /// from its source.
+    pub fn load(self) -> Result<Self, String> {
+        let Some((source, offset)) = &self.elsewhere else {
+            return Ok(self);
+        };
+        let mut bytes = vec![0u8; self.byte_len()];
+        source.read_at(*offset, &mut bytes)?;
+        Ok(Self {
+            buffer: Arc::new(bytes),
+            start: 0,
+            elsewhere: None,
+            ..self
+        })
+    }
+
+    fn byte_len(&self) -> usize {
+        self.numel() * self.dtype.size()
     }
 
     /// An f32 tensor that owns its values.
@@ -78,6 +177,7 @@ impl RawTensor {
             shape,
             buffer: Arc::new(bytes),
             start: 0,
+            elsewhere: None,
             row_scales: None,
         }
     }
@@ -105,13 +205,17 @@ impl RawTensor {
         Arc::strong_count(&self.buffer) == 1
     }
 
+    /// The bytes of a tensor held in memory ([`RawTensor::is_held`]); one still in its
+    /// source is read with [`RawTensor::load`] or [`RawTensor::read_f32_range`].
     pub fn bytes(&self) -> &[u8] {
-        &self.buffer[self.start..self.start + self.numel() * self.dtype.size()]
+        assert!(self.is_held(), "RawTensor::bytes of a tensor not loaded");
+        &self.buffer[self.start..self.start + self.byte_len()]
     }
 
-    /// The tensor's bytes, consuming it: its own buffer, without a copy, when it has one.
+    /// The tensor's bytes, consuming it: its own buffer, without a copy, when it has
+    /// one. A tensor not held must be loaded first.
     pub fn into_bytes(self) -> Vec<u8> {
-        let len = self.numel() * self.dtype.size();
+        let len = self.byte_len();
         if self.start != 0 || !self.owns_buffer() {
             return self.bytes().to_vec();
         }
@@ -125,7 +229,7 @@ impl RawTensor {
     /// ([`move_from_end`]): a big matrix is never held twice.
     pub fn into_f32(self) -> Option<Vec<f32>> {
         let n = self.numel();
-        if self.dtype != DType::F32 || self.start != 0 || !self.owns_buffer() {
+        if self.dtype != DType::F32 || self.start != 0 || !self.owns_buffer() || !self.is_held() {
             return self.to_f32();
         }
         let mut bytes = Arc::unwrap_or_clone(self.buffer);
@@ -139,17 +243,57 @@ impl RawTensor {
         Some(values)
     }
 
+    /// [`RawTensor::into_f32`] for a tensor that may not be held: one still in its
+    /// source is read and widened 8 MB at a time, so that its bytes are never held
+    /// beside its values. `Err` when a read fails.
+    pub fn read_f32(self) -> Result<Option<Vec<f32>>, String> {
+        if self.is_held() {
+            return Ok(self.into_f32());
+        }
+        let n = self.numel();
+        let per_piece = ((8 << 20) / self.dtype.size()).max(1);
+        let mut values = Vec::with_capacity(n);
+        for start in (0..n).step_by(per_piece) {
+            match self.read_f32_range(start..n.min(start + per_piece))? {
+                Some(piece) => values.extend(piece),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(values))
+    }
+
     /// The values as f32; `None` for integer and boolean tensors.
     pub fn to_f32(&self) -> Option<Vec<f32>> {
         self.f32_range(0..self.numel())
     }
 
     /// Values `range` (in row-major order) as f32: a part of a big tensor without a
-    /// copy of all of it. `None` for integer and boolean tensors.
+    /// copy of all of it. `None` for integer and boolean tensors, and where the bytes
+    /// could not be read from the tensor's source ([`RawTensor::read_f32_range`] says
+    /// why).
     pub fn f32_range(&self, range: std::ops::Range<usize>) -> Option<Vec<f32>> {
+        self.read_f32_range(range).ok().flatten()
+    }
+
+    /// [`RawTensor::f32_range`], reading a tensor not held from its source (only the
+    /// range): `Err` when that read fails, `Ok(None)` for integer and boolean tensors.
+    pub fn read_f32_range(
+        &self,
+        range: std::ops::Range<usize>,
+    ) -> Result<Option<Vec<f32>>, String> {
         let size = self.dtype.size();
-        let b = &self.bytes()[range.start * size..range.end * size];
-        Some(match self.dtype {
+        let bytes = (range.start * size)..(range.end * size);
+        let read;
+        let b = match &self.elsewhere {
+            None => &self.bytes()[bytes],
+            Some((source, offset)) => {
+                let mut buf = vec![0u8; bytes.len()];
+                source.read_at(offset + bytes.start as u64, &mut buf)?;
+                read = buf;
+                &read[..]
+            }
+        };
+        Ok(Some(match self.dtype {
             DType::F32 => b
                 .chunks_exact(4)
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
@@ -167,7 +311,9 @@ impl RawTensor {
                 .map(|c| f64::from_le_bytes(c.try_into().unwrap_or_default()) as f32)
                 .collect(),
             DType::I8 => {
-                let scales = self.row_scales.as_ref()?;
+                let Some(scales) = self.row_scales.as_ref() else {
+                    return Ok(None);
+                };
                 let cols = self.shape.get(1).copied().unwrap_or(0).max(1);
                 let (mut row, mut col) = (range.start / cols, range.start % cols);
                 b.iter()
@@ -181,8 +327,8 @@ impl RawTensor {
                     })
                     .collect()
             }
-            _ => return None,
-        })
+            _ => return Ok(None),
+        }))
     }
 }
 

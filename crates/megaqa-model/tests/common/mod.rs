@@ -59,7 +59,7 @@ impl Expected {
 
 pub fn load(path: &str, device: &Device) -> QaModel {
     let ckpt = Checkpoint::open(fixture(path)).unwrap_or_else(|e| panic!("{e}"));
-    QaModel::from_weights(&ckpt.config, ckpt.weights, device, DType::F32)
+    QaModel::from_weights(&ckpt.config, ckpt.weights, device, DType::F32).unwrap()
 }
 
 /// Largest absolute difference over all positions (padding included).

@@ -115,7 +115,8 @@ impl Trainer {
         let (features, holdout) =
             data::features_of(&ckpt.origin, ckpt.tokenizer.as_ref(), &config, train)?;
         let tokenizer_files = ckpt.tokenizer.clone();
-        let model = QaModel::from_weights(&ckpt.config, ckpt.weights, &device, DType::F32);
+        let model = QaModel::from_weights(&ckpt.config, ckpt.weights, &device, DType::F32)
+            .map_err(|e| e.to_string())?;
         Ok(Self {
             tokenizer_files,
             features,
@@ -169,7 +170,8 @@ impl Trainer {
             data::features_of(&r.model.origin, r.model.tokenizer.as_ref(), &config, train)?;
         let tokenizer_files = r.model.tokenizer.clone();
         let null_threshold = r.model.defaults.null_threshold;
-        let model = QaModel::from_weights(&r.model.config, r.model.weights, &device, DType::F32);
+        let model = QaModel::from_weights(&r.model.config, r.model.weights, &device, DType::F32)
+            .map_err(|e| e.to_string())?;
         Ok(Self {
             tokenizer_files,
             features,
