@@ -4,7 +4,8 @@
 # answer's timings and the peak RSS of Chromium's processes (sampled every 0.5 s).
 # Needs what .ci/run installs (trunk, Chromium, web/e2e's packages) and a python with
 # numpy and safetensors (PY=...). Writes into ${WORK:-/tmp/megaqa-big}. MODES=cpu|webgpu
-# picks one backend; TIMEOUT_S (900) bounds each wait in the page.
+# picks one backend; DTYPE=f32 loads the f32 file instead of the f16 one; TIMEOUT_S (900)
+# bounds each wait in the page.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${WORK:-/tmp/megaqa-big}; PY=${PY:-python3}
@@ -13,7 +14,8 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/megaqa/target}
 [ -f "$WORK/hf/model.safetensors" ] || { "$PY" scripts/browser-big/make-random-345m.py "$WORK/hf"; cp assets/vocab-uncased.txt "$WORK/hf/vocab.txt"; }
 cargo build --release -q -p megaqa-cli
 CARGO_TARGET_DIR=${MEGAQA_WEB_TARGET_DIR:-$HOME/.cache/megaqa/target-web} trunk build --dist "$WORK/dist" >"$WORK/trunk.log" 2>&1
-[ -f "$WORK/dist/big.f16.safetensors" ] || "$CARGO_TARGET_DIR/release/megaqa" convert --model "$WORK/hf" --out "$WORK/dist/big.f16.safetensors" --dtype f16
+DTYPE=${DTYPE:-f16}
+[ -f "$WORK/dist/big.$DTYPE.safetensors" ] || "$CARGO_TARGET_DIR/release/megaqa" convert --model "$WORK/hf" --out "$WORK/dist/big.$DTYPE.safetensors" --dtype "$DTYPE"
 echo "Normandy is a region in France. The Normans gave their name to it in the 10th century." >"$WORK/passage.txt"
 echo "[{\"passage_file\": \"$WORK/passage.txt\", \"question\": \"In what country is Normandy located?\"}]" >"$WORK/cases.json"
 # THEN_LOAD=URL: load that model next through the page (a new engine worker replaces
@@ -42,7 +44,7 @@ for mode in ${MODES:-cpu webgpu}; do
   rm -rf "$WORK/profile-$mode"
   node web/e2e/drive.mjs --dist "$WORK/dist" --mode "$mode" --out "$WORK/$mode" --cases "$WORK/cases.json" \
     --profile "$WORK/profile-$mode" \
-    --query "?model=big.f16.safetensors" --timeout-s "${TIMEOUT_S:-900}" "${extra[@]}" >"$WORK/$mode.json" 2>"$WORK/$mode.err" || true
+    --query "?model=big.$DTYPE.safetensors" --timeout-s "${TIMEOUT_S:-900}" "${extra[@]}" >"$WORK/$mode.json" 2>"$WORK/$mode.err" || true
   kill "$sampler"
   read -r one all <"$WORK/peak.$mode"
   node -e 'const d=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")); const c=(d.cases||[])[0]||{};
