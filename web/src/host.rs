@@ -370,6 +370,11 @@ impl Arrival {
         }
     }
 
+    /// Takes what of `got` (all received so far, read whole into memory) is new.
+    fn take_new(&mut self, got: &[u8]) -> Result<(), String> {
+        self.take(&got[self.received as usize..])
+    }
+
     /// Takes the next `chunk` (first an empty one, judging the size alone).
     fn take(&mut self, chunk: &[u8]) -> Result<(), String> {
         if let (Some(head), Some(c)) = (&mut self.head, &self.backend) {
@@ -420,13 +425,7 @@ async fn from_url(url: &str) -> Result<(Opened, Option<store::Writing>), String>
         }
     }
     let mut arrival = Arrival::new(&name, total, false);
-    let mut seen = 0;
-    let bytes = store::read_body(&response, url, None, |got| {
-        let chunk = &got[seen..];
-        seen = got.len();
-        arrival.take(chunk)
-    })
-    .await?;
+    let bytes = store::read_body(&response, url, None, |got| arrival.take_new(got)).await?;
     read_whole(url, &name, bytes, arrival.hashing.finish(), false).await
 }
 
@@ -617,13 +616,7 @@ async fn converted_file(f: &web_sys::File) -> Result<(Opened, Option<store::Writ
         }
     }
     let mut arrival = Arrival::new(&name, Some(size), false);
-    let mut seen = 0;
-    let bytes = store::read_file(f, |got| {
-        let chunk = &got[seen..];
-        seen = got.len();
-        arrival.take(chunk)
-    })
-    .await?;
+    let bytes = store::read_file(f, |got| arrival.take_new(got)).await?;
     let sha = match arrival.hashing.finish() {
         Some(sha) => sha,
         None => store::sha256_hex(&bytes).await,

@@ -235,12 +235,7 @@ pub async fn stream_to_opfs(
     what: &str,
     mut check: impl FnMut(&[u8]) -> Result<(), String>,
 ) -> Result<(String, u64), Streamed> {
-    if let Err(e) = check(&[]) {
-        if let Some(body) = response.body() {
-            let _ = call(&body, "cancel", &[]);
-        }
-        return Err(Streamed::Read(e));
-    }
+    check_first(response, &mut check).map_err(Streamed::Read)?;
     // Named before the sha256 a picked file is kept under is known; the cache entry
     // names the file.
     let file = opfs::file_name(&format!("{what}#{}", js_sys::Date::now()));
@@ -522,12 +517,7 @@ pub async fn read_body(
     mut check: impl FnMut(&[u8]) -> Result<(), String>,
 ) -> Result<Vec<u8>, String> {
     // Judged before anything is reserved: a size past wasm's memory must not abort here.
-    if let Err(e) = check(&[]) {
-        if let Some(body) = response.body() {
-            let _ = call(&body, "cancel", &[]);
-        }
-        return Err(e);
-    }
+    check_first(response, &mut check)?;
     // Reserved whole when the size is known (`size`, else the Content-Length): grown by
     // doubling instead, a 669 MB body held 1.5 GB for a moment.
     let size = size.or_else(|| content_length(response));
@@ -541,6 +531,19 @@ pub async fn read_body(
     })
     .await?;
     Ok(bytes)
+}
+
+/// `check` run with no bytes yet (the size alone judged) before a body is read; its
+/// error cancels the body.
+fn check_first(
+    response: &Response,
+    check: &mut impl FnMut(&[u8]) -> Result<(), String>,
+) -> Result<(), String> {
+    check(&[]).inspect_err(|_| {
+        if let Some(body) = response.body() {
+            let _ = call(&body, "cancel", &[]);
+        }
+    })
 }
 
 /// Hands each chunk of a response's body to `each` as it arrives (a JS array, in no
