@@ -486,18 +486,22 @@ impl<'a> Fill<'a> {
             empty[D - 1] = if transposed { rows } else { cols };
             return Tensor::zeros(empty, self.device);
         }
-        if self.keep_16bit && crate::checkpoint::int8::is_int8(&name, &shape) {
-            let dtype = match raw.dtype {
-                crate::checkpoint::DType::F16 => Some(DType::F16),
-                crate::checkpoint::DType::BF16 => Some(DType::BF16),
-                _ => None,
+        let stored_16bit = match raw.dtype {
+            crate::checkpoint::DType::F16 => Some(DType::F16),
+            crate::checkpoint::DType::BF16 => Some(DType::BF16),
+            _ => None,
+        };
+        // Kept in 16 bits under f32 compute, or a 16-bit network (f16 on a GPU) from a
+        // file of the same type: moved as they are, never widened to f32 and narrowed
+        // again (the same values, in a third of the memory on the way).
+        let kept = self.keep_16bit && crate::checkpoint::int8::is_int8(&name, &shape);
+        if (kept || stored_16bit == Some(self.dtype))
+            && let Some(dtype) = stored_16bit
+        {
+            let Some(raw) = self.load(&name, raw) else {
+                return Tensor::zeros(unread, self.device);
             };
-            if let Some(dtype) = dtype {
-                let Some(raw) = self.load(&name, raw) else {
-                    return Tensor::zeros(unread, self.device);
-                };
-                return self.tensor_16bit(raw, shape, transposed, dtype);
-            }
+            return self.tensor_16bit(raw, shape, transposed, dtype);
         }
         let mut values = match raw.read_f32() {
             Ok(v) => v.unwrap_or_default(),
@@ -513,7 +517,7 @@ impl<'a> Fill<'a> {
         Tensor::from_data(TensorData::new(values, shape), (self.device, self.dtype))
     }
 
-    /// A 16-bit checkpoint matrix as a tensor of the same type, in Burn's layout: its
+    /// A 16-bit checkpoint tensor as a tensor of the same type, in Burn's layout: its
     /// bytes are moved (a Linear's transposed), never widened, and held once (with a
     /// Linear's second copy while it is transposed): the word embeddings are the first
     /// tensor filled, while all the rest of the checkpoint is still held. They go to

@@ -142,6 +142,54 @@ fn f16_runs_where_the_device_supports_it() {
     }
 }
 
+/// An f16 network (WebGPU with `shader-f16`) built from an f16 file takes the file's
+/// tensors as they are, and equals one built from the same values stored in f32 and
+/// narrowed on load (f16 -> f32 -> f16 is exact): the same weights, the same logits.
+#[test]
+fn an_f16_network_from_an_f16_file_equals_one_narrowed_from_f32() {
+    let dev = Device::flex();
+    if !device::supports_f16(&dev) {
+        eprintln!("cpu: no f16, skipped");
+        return;
+    }
+    let exp = Expected::load();
+    let f16_bytes = Checkpoint::open(fixture("megatron-tiny"))
+        .unwrap()
+        .to_converted_bytes(true)
+        .unwrap();
+    let read = |bytes: Vec<u8>| Checkpoint::from_bytes("tiny", "model.safetensors", bytes).unwrap();
+    let f32_bytes = read(f16_bytes.clone()).to_converted_bytes(false).unwrap();
+    let (a, b) = (read(f16_bytes), read(f32_bytes));
+    assert_eq!(
+        a.weights["layers.0.qkv.weight"].dtype,
+        megaqa_model::checkpoint::DType::F16
+    );
+    let direct = QaModel::from_weights(&a.config, a.weights, &dev, DType::F16).unwrap();
+    let narrowed = QaModel::from_weights(&b.config, b.weights, &dev, DType::F16).unwrap();
+    let data = |t: burn::tensor::Tensor<2>| t.into_data();
+    for (x, y) in [
+        (
+            direct.layers[0].qkv.weight.val(),
+            narrowed.layers[0].qkv.weight.val(),
+        ),
+        (
+            direct.embeddings.word.weight.val(),
+            narrowed.embeddings.word.weight.val(),
+        ),
+    ] {
+        assert_eq!(x.dtype(), DType::F16);
+        assert_eq!(data(x), data(y));
+    }
+    for input in ["input_a", "input_b"] {
+        let batch = exp.batch(input);
+        let (x, y) = (
+            direct.run(&batch, &dev).unwrap(),
+            narrowed.run(&batch, &dev).unwrap(),
+        );
+        assert_eq!((x.start, x.end), (y.start, y.end), "{input}");
+    }
+}
+
 /// A 16-bit file's big matrices kept in 16 bits under f32 compute (how the browser's CPU
 /// fallback holds a big model) give the logits of the same file widened to f32 when
 /// loaded: widening 16 bits is exact, so only the memory changes.
