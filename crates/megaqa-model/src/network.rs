@@ -514,7 +514,17 @@ impl<'a> Fill<'a> {
             values = crate::params::transpose(&values, *rows, *cols);
             shape.swap(0, 1);
         }
-        Tensor::from_data(TensorData::new(values, shape), (self.device, self.dtype))
+        self.upload(TensorData::new(values, shape), self.dtype)
+    }
+
+    /// `data` as a tensor of `dtype` on the device. In a browser, a big tensor goes to the
+    /// GPU in pieces of 4 MB of rows ([`upload_in_pieces`]): Chromium kept a
+    /// shared-memory region the size of each big `writeBuffer` mapped in the tab (365 MB
+    /// of them for a 345M model; 108 MB in 4 MB pieces).
+    fn upload<const D: usize>(&self, data: TensorData, dtype: DType) -> Tensor<D> {
+        let in_browser_gpu = cfg!(target_arch = "wasm32") && *self.device != Device::flex();
+        let piece = if in_browser_gpu { 4 << 20 } else { usize::MAX };
+        upload_in_pieces(data, self.device, dtype, piece)
     }
 
     /// A 16-bit checkpoint tensor as a tensor of the same type, in Burn's layout: its
@@ -545,10 +555,7 @@ impl<'a> Fill<'a> {
             }
             _ => Bytes::from_elems(bytes),
         };
-        Tensor::from_data(
-            TensorData::from_bytes(bytes, shape, dtype),
-            (self.device, dtype),
-        )
+        self.upload(TensorData::from_bytes(bytes, shape, dtype), dtype)
     }
 
     fn random<const D: usize>(&self, name: &str, shape: [usize; D]) -> Tensor<D> {
@@ -562,6 +569,39 @@ impl<'a> Fill<'a> {
         };
         Tensor::<D>::cast(t, self.dtype)
     }
+}
+
+/// `data` as a tensor of `dtype` on `device`, sent in pieces of rows of at most
+/// `piece` bytes (one row at least), each put in place on the device; whole when it
+/// fits in one piece or has fewer than two rows.
+pub fn upload_in_pieces<const D: usize>(
+    data: TensorData,
+    device: &Device,
+    dtype: DType,
+    piece: usize,
+) -> Tensor<D> {
+    let bytes = data.as_bytes().len();
+    let rows = data.shape().first().copied().unwrap_or(0);
+    if bytes <= piece || rows < 2 {
+        return Tensor::from_data(data, (device, dtype));
+    }
+    let row_bytes = bytes / rows;
+    let per_piece = (piece / row_bytes).max(1);
+    let shape: [usize; D] = data.shape().to_vec().try_into().expect("D dimensions");
+    let mut tensor = Tensor::<D>::empty(shape, (device, dtype));
+    for start in (0..rows).step_by(per_piece) {
+        let end = rows.min(start + per_piece);
+        let mut piece_shape = shape;
+        piece_shape[0] = end - start;
+        let part = TensorData::from_bytes_vec(
+            data.as_bytes()[start * row_bytes..end * row_bytes].to_vec(),
+            piece_shape,
+            data.dtype(),
+        );
+        let part = Tensor::<D>::from_data(part, (device, dtype));
+        tensor = tensor.slice_assign(burn::tensor::s![start..end], part);
+    }
+    tensor
 }
 
 impl MapByName for Fill<'_> {

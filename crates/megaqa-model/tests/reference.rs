@@ -190,6 +190,47 @@ fn an_f16_network_from_an_f16_file_equals_one_narrowed_from_f32() {
     }
 }
 
+/// A tensor sent to the device in pieces of rows (how the browser uploads big ones to
+/// WebGPU) equals the same tensor sent whole, in f32 and in f16, with a short last
+/// piece, a piece smaller than a row, and in three dimensions.
+#[test]
+fn a_tensor_uploaded_in_pieces_equals_one_uploaded_whole() {
+    use burn::tensor::{Tensor, TensorData};
+    use megaqa_model::network::upload_in_pieces;
+    for kind in [DeviceKind::Cpu, DeviceKind::Wgpu] {
+        let dev = device::open(kind).unwrap();
+        let values: Vec<f32> = (0..37 * 53).map(|i| (i as f32 * 0.37).sin()).collect();
+        for dtype in [DType::F32, DType::F16] {
+            if dtype == DType::F16 && !device::supports_f16(&dev) {
+                continue;
+            }
+            let whole: Tensor<2> =
+                Tensor::from_data(TensorData::new(values.clone(), [37, 53]), (&dev, dtype));
+            for piece in [3 * 53 * 4, 10, 36 * 53 * 4] {
+                let data = TensorData::new(values.clone(), [37, 53]);
+                let pieces: Tensor<2> = upload_in_pieces(data, &dev, dtype, piece);
+                assert_eq!(pieces.dtype(), dtype);
+                assert_eq!(
+                    pieces.into_data(),
+                    whole.clone().into_data(),
+                    "{kind} {dtype:?} pieces of {piece} bytes"
+                );
+            }
+            let cube: Tensor<3> = upload_in_pieces(
+                TensorData::new(values.clone(), [37, 1, 53]),
+                &dev,
+                dtype,
+                500,
+            );
+            assert_eq!(
+                cube.reshape([37, 53]).into_data(),
+                whole.into_data(),
+                "{kind} 3-d"
+            );
+        }
+    }
+}
+
 /// A 16-bit file's big matrices kept in 16 bits under f32 compute (how the browser's CPU
 /// fallback holds a big model) give the logits of the same file widened to f32 when
 /// loaded: widening 16 bits is exact, so only the memory changes.
