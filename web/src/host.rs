@@ -409,30 +409,36 @@ async fn from_url(url: &str) -> Result<(Opened, Option<store::Writing>), String>
     }
     if let Some((bytes, sha)) = store::get(url).await.ok().flatten() {
         offline();
-        return read_whole(url, &name, bytes, sha, true).await;
+        return read_whole(Some(url), url, &name, bytes, sha, true).await;
     }
     post(&Event::Status(format!("downloading {url}…")));
     let mut response = store::fetch(url).await?;
     let total = store::content_length(&response);
     if streams(total) {
-        match streamed(Some(url), url, &name, &response, total).await {
-            Ok(opened) => return Ok((opened, None)),
-            Err(store::Streamed::Read(e)) => return Err(e),
-            Err(store::Streamed::Storage(e)) => {
-                post(&Event::Note(format!("{e}: reading it into memory instead")));
-                response = store::fetch(url).await?;
-            }
+        if let Some(opened) = streamed(Some(url), url, &name, &response, total).await? {
+            return Ok((opened, None));
         }
+        response = store::fetch(url).await?;
     }
     let mut arrival = Arrival::new(&name, total, false);
     let bytes = store::read_body(&response, url, None, |got| arrival.take_new(got)).await?;
-    read_whole(url, &name, bytes, arrival.hashing.finish(), false).await
+    read_whole(
+        Some(url),
+        url,
+        &name,
+        bytes,
+        arrival.hashing.finish(),
+        false,
+    )
+    .await
 }
 
-/// A model's bytes read whole (downloaded, or from the Cache API), hashed if they were
-/// not, kept (unless `kept` already) and read into a checkpoint.
+/// A model's bytes read whole (downloaded, picked, or from the Cache API), hashed if
+/// they were not, kept (unless `kept` already) and read into a checkpoint. Kept under
+/// `key`, or, for a picked file, under its name and sha256.
 async fn read_whole(
-    url: &str,
+    key: Option<&str>,
+    origin: &str,
     name: &str,
     bytes: Vec<u8>,
     sha: Option<String>,
@@ -442,37 +448,51 @@ async fn read_whole(
         Some(sha) => sha,
         None => store::sha256_hex(&bytes).await,
     };
+    let key = key.map_or_else(|| store::local_key(name, &sha), str::to_string);
     let len = bytes.len() as u64;
-    let (ckpt, writing) = keep_and_read(url, url, name, bytes, &sha, kept).await?;
-    Ok(((url.to_string(), ckpt, len, sha), writing))
+    let (ckpt, writing) = keep_and_read(&key, origin, name, bytes, &sha, kept).await?;
+    Ok(((origin.to_string(), ckpt, len, sha), writing))
 }
 
 /// A big model (a download or a picked file) streamed into browser storage as it
 /// arrives and read from there a tensor at a time while the network is built
 /// ([`Checkpoint::from_source`]): never whole in wasm memory, which never shrinks. Kept
-/// under `key`, or, for a picked file, under its name and sha256.
+/// under `key`, or, for a picked file, under its name and sha256. `None` when browser
+/// storage could not keep it (the page gets a note saying why): the caller reads it
+/// into memory instead.
 async fn streamed(
     key: Option<&str>,
     origin: &str,
     name: &str,
     response: &web_sys::Response,
     total: Option<u64>,
-) -> Result<Opened, store::Streamed> {
+) -> Result<Option<Opened>, String> {
     let mut arrival = Arrival::new(name, total, true);
-    let (file, len) = store::stream_to_opfs(response, origin, |chunk| arrival.take(chunk)).await?;
-    let sha = arrival.hashing.finish().unwrap_or_default();
-    let key = key.map_or_else(|| store::local_key(name, &sha), str::to_string);
-    store::keep_file(&key, name, &sha, len, &file)
-        .await
-        .map_err(store::Streamed::Storage)?;
-    match from_kept_file(&key, origin).await {
-        Ok(Some(opened)) => Ok(opened),
-        Ok(None) => Err(store::Streamed::Storage(format!(
-            "{name}: kept in browser storage, but it cannot be read back"
-        ))),
-        Err(e) => {
-            let _ = store::delete(&key).await;
-            Err(store::Streamed::Read(e))
+    let kept = async {
+        let (file, len) =
+            store::stream_to_opfs(response, origin, |chunk| arrival.take(chunk)).await?;
+        let sha = arrival.hashing.finish().unwrap_or_default();
+        let key = key.map_or_else(|| store::local_key(name, &sha), str::to_string);
+        store::keep_file(&key, name, &sha, len, &file)
+            .await
+            .map_err(store::Streamed::Storage)?;
+        match from_kept_file(&key, origin).await {
+            Ok(Some(opened)) => Ok(opened),
+            Ok(None) => Err(store::Streamed::Storage(format!(
+                "{name}: kept in browser storage, but it cannot be read back"
+            ))),
+            Err(e) => {
+                let _ = store::delete(&key).await;
+                Err(store::Streamed::Read(e))
+            }
+        }
+    };
+    match kept.await {
+        Ok(opened) => Ok(Some(opened)),
+        Err(store::Streamed::Read(e)) => Err(e),
+        Err(store::Streamed::Storage(e)) => {
+            post(&Event::Note(format!("{e}: reading it into memory instead")));
+            Ok(None)
         }
     }
 }
@@ -607,24 +627,13 @@ async fn converted_file(f: &web_sys::File) -> Result<(Opened, Option<store::Writ
     if streams(Some(size)) {
         let body = web_sys::Response::new_with_opt_blob(Some(f))
             .map_err(|_| format!("{name}: cannot read"))?;
-        match streamed(None, &name, &name, &body, Some(size)).await {
-            Ok(opened) => return Ok((opened, None)),
-            Err(store::Streamed::Read(e)) => return Err(e),
-            Err(store::Streamed::Storage(e)) => {
-                post(&Event::Note(format!("{e}: reading it into memory instead")));
-            }
+        if let Some(opened) = streamed(None, &name, &name, &body, Some(size)).await? {
+            return Ok((opened, None));
         }
     }
     let mut arrival = Arrival::new(&name, Some(size), false);
     let bytes = store::read_file(f, |got| arrival.take_new(got)).await?;
-    let sha = match arrival.hashing.finish() {
-        Some(sha) => sha,
-        None => store::sha256_hex(&bytes).await,
-    };
-    let key = store::local_key(&name, &sha);
-    let len = bytes.len() as u64;
-    let (ckpt, writing) = keep_and_read(&key, &name, &name, bytes, &sha, false).await?;
-    Ok(((name, ckpt, len, sha), writing))
+    read_whole(None, &name, &name, bytes, arrival.hashing.finish(), false).await
 }
 
 /// Builds the engine for a checkpoint (on WebGPU unless the model does not fit) and

@@ -686,33 +686,27 @@ pub(crate) mod opfs {
         o.into()
     }
 
-    /// Writes `bytes` as the whole of `file`.
+    /// Writes `bytes` as the whole of `file`, from wasm memory, a piece at a time.
     pub async fn write(file: &str, bytes: &[u8]) -> Result<(), JsValue> {
-        let dir = directory().await?;
-        let create = options("create", true.into());
-        let handle = call_async(&dir, "getFileHandle", &[&file.into(), &create]).await?;
-        let access = call_async(&handle, "createSyncAccessHandle", &[]).await?;
-        let written = (|| {
-            call(&access, "truncate", &[&0.into()])?;
-            let mut at = 0usize;
-            for piece in bytes.chunks(PIECE) {
-                let at_option = options("at", (at as f64).into());
-                // SAFETY: a view of wasm memory, used by the synchronous write at once,
-                // before anything could allocate (and so move the memory).
-                let view = unsafe { Uint8Array::view(piece) };
-                let n = call(&access, "write", &[&view.into(), &at_option])?;
-                if n.as_f64() != Some(piece.len() as f64) {
-                    return Err(JsValue::from_str(
-                        "the write stopped short (is storage full?)",
-                    ));
-                }
-                at += piece.len();
-            }
-            call(&access, "flush", &[]).map(|_| ())
-        })();
+        let writer = Writer::create(file).await?;
+        let written = bytes.chunks(PIECE).try_for_each(|piece| {
+            // SAFETY: a view of wasm memory, used by the synchronous write at once;
+            // `append` allocates nothing in wasm memory before it (only JS objects),
+            // so the memory cannot grow and move under the view.
+            writer.append(&unsafe { Uint8Array::view(piece) })
+        });
         // The handle locks the file until closed: closed whatever happened.
-        let _ = call(&access, "close", &[]);
-        written
+        let finished = writer.finish();
+        written.and(finished.map(|_| ()))
+    }
+
+    /// `file`'s synchronous access handle (created first if `create`), which locks the
+    /// file until closed.
+    async fn sync_access(file: &str, create: bool) -> Result<JsValue, JsValue> {
+        let dir = directory().await?;
+        let create = options("create", create.into());
+        let handle = call_async(&dir, "getFileHandle", &[&file.into(), &create]).await?;
+        call_async(&handle, "createSyncAccessHandle", &[]).await
     }
 
     /// An OPFS file written piece by piece through a synchronous access handle (which
@@ -724,11 +718,11 @@ pub(crate) mod opfs {
 
     impl Writer {
         pub async fn create(file: &str) -> Result<Self, JsValue> {
-            let dir = directory().await?;
-            let create = options("create", true.into());
-            let handle = call_async(&dir, "getFileHandle", &[&file.into(), &create]).await?;
-            let access = call_async(&handle, "createSyncAccessHandle", &[]).await?;
-            call(&access, "truncate", &[&0.into()])?;
+            let access = sync_access(file, true).await?;
+            if let Err(e) = call(&access, "truncate", &[&0.into()]) {
+                let _ = call(&access, "close", &[]);
+                return Err(e);
+            }
             Ok(Self {
                 access,
                 at: std::cell::Cell::new(0),
@@ -773,17 +767,15 @@ pub(crate) mod opfs {
     impl Reader {
         /// Opens `file` for reading, with its size.
         pub async fn open(file: &str) -> Result<(Self, u64), JsValue> {
-            let dir = directory().await?;
-            let handle = call_async(&dir, "getFileHandle", &[&file.into()]).await?;
-            let access = call_async(&handle, "createSyncAccessHandle", &[]).await?;
-            let len = call(&access, "getSize", &[])?.as_f64().unwrap_or(0.0) as u64;
-            Ok((
-                Self {
-                    access,
-                    file: file.into(),
-                },
-                len,
-            ))
+            let reader = Self {
+                access: sync_access(file, false).await?,
+                file: file.into(),
+            };
+            // Closed by `drop` if this fails.
+            let len = call(&reader.access, "getSize", &[])?
+                .as_f64()
+                .unwrap_or(0.0) as u64;
+            Ok((reader, len))
         }
     }
 

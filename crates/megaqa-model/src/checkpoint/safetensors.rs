@@ -158,7 +158,10 @@ pub fn read_from(source: Arc<dyn ByteSource>, len: u64) -> Result<SafetensorsFil
     let mut end = 0u64;
     for (name, e) in found {
         let [begin, stop] = e.data_offsets;
-        let dtype = dtype_named(&e.dtype)
+        // The header's name read as safetensors' own dtype (the names are its serde names).
+        let dtype = serde_json::from_value(serde_json::Value::String(e.dtype.clone()))
+            .ok()
+            .and_then(dtype_of)
             .ok_or_else(|| format!("tensor `{name}` has unsupported dtype {}", e.dtype))?;
         let shape: Option<Vec<usize>> = e.shape.iter().map(|&d| d.try_into().ok()).collect();
         let bytes = e
@@ -190,18 +193,19 @@ pub fn read_from(source: Arc<dyn ByteSource>, len: u64) -> Result<SafetensorsFil
     Ok(SafetensorsFile { tensors, metadata })
 }
 
-fn dtype_named(name: &str) -> Option<DType> {
-    Some(match name {
-        "F32" => DType::F32,
-        "F16" => DType::F16,
-        "BF16" => DType::BF16,
-        "F64" => DType::F64,
-        "I64" => DType::I64,
-        "I32" => DType::I32,
-        "I16" => DType::I16,
-        "I8" => DType::I8,
-        "U8" => DType::U8,
-        "BOOL" => DType::Bool,
+/// The element type megaqa reads for a safetensors dtype; `None` for those it does not.
+fn dtype_of(dtype: Dtype) -> Option<DType> {
+    Some(match dtype {
+        Dtype::F32 => DType::F32,
+        Dtype::F16 => DType::F16,
+        Dtype::BF16 => DType::BF16,
+        Dtype::F64 => DType::F64,
+        Dtype::I64 => DType::I64,
+        Dtype::I32 => DType::I32,
+        Dtype::I16 => DType::I16,
+        Dtype::I8 => DType::I8,
+        Dtype::U8 => DType::U8,
+        Dtype::BOOL => DType::Bool,
         _ => return None,
     })
 }
@@ -226,19 +230,8 @@ pub fn read(mut buffer: Vec<u8>) -> Result<SafetensorsFile, String> {
     let base = buffer.as_ptr() as usize;
     let mut found = Vec::new();
     for (name, view) in st.tensors() {
-        let dtype = match view.dtype() {
-            Dtype::F32 => DType::F32,
-            Dtype::F16 => DType::F16,
-            Dtype::BF16 => DType::BF16,
-            Dtype::F64 => DType::F64,
-            Dtype::I64 => DType::I64,
-            Dtype::I32 => DType::I32,
-            Dtype::I16 => DType::I16,
-            Dtype::I8 => DType::I8,
-            Dtype::U8 => DType::U8,
-            Dtype::BOOL => DType::Bool,
-            other => return Err(format!("tensor `{name}` has unsupported dtype {other:?}")),
-        };
+        let dtype = dtype_of(view.dtype())
+            .ok_or_else(|| format!("tensor `{name}` has unsupported dtype {:?}", view.dtype()))?;
         let start = view.data().as_ptr() as usize - base;
         found.push((start, view.data().len(), name, dtype, view.shape().to_vec()));
     }
