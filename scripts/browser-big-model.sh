@@ -5,7 +5,9 @@
 # Needs what .ci/run installs (trunk, Chromium, web/e2e's packages) and a python with
 # numpy and safetensors (PY=...). Writes into ${WORK:-/tmp/megaqa-big}. MODES=cpu|webgpu
 # picks one backend; DTYPE=f32 loads the f32 file instead of the f16 one; TIMEOUT_S (900)
-# bounds each wait in the page.
+# bounds each wait in the page. PRECISION=f16 asks the page for f16 compute, which
+# WebGPU gives only on an adapter with shader-f16: run it with
+# CHROMIUM=$(scripts/chromium-f16-rig.sh) (lavapipe in SwiftShader's place).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${WORK:-/tmp/megaqa-big}; PY=${PY:-python3}
@@ -44,7 +46,7 @@ for mode in ${MODES:-cpu webgpu}; do
   rm -rf "$WORK/profile-$mode"
   node web/e2e/drive.mjs --dist "$WORK/dist" --mode "$mode" --out "$WORK/$mode" --cases "$WORK/cases.json" \
     --profile "$WORK/profile-$mode" \
-    --query "?model=big.$DTYPE.safetensors" --timeout-s "${TIMEOUT_S:-900}" "${extra[@]}" >"$WORK/$mode.json" 2>"$WORK/$mode.err" || true
+    --query "?model=big.$DTYPE.safetensors${PRECISION:+&precision=$PRECISION}" --timeout-s "${TIMEOUT_S:-900}" "${extra[@]}" >"$WORK/$mode.json" 2>"$WORK/$mode.err" || true
   kill "$sampler"
   read -r one all <"$WORK/peak.$mode"
   node -e 'const d=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")); const c=(d.cases||[])[0]||{};

@@ -1,7 +1,8 @@
 //! The web app end to end in real headless Chromium: built by trunk (or the build in
 //! MEGAQA_WEB_DIST, which .ci/run makes), served on 127.0.0.1, driven by
 //! web/e2e/drive.mjs (playwright-core), once on WebGPU
-//! (SwiftShader) and once with WebGPU off (the CPU fallback). What the page
+//! (SwiftShader) and once with WebGPU off (the CPU fallback); the shipped model also on
+//! WebGPU in f16, in a Chromium whose adapter has shader-f16 (lavapipe). What the page
 //! highlights must equal what `megaqa ask --json` prints natively for the same model
 //! and input, and the page's session export must pass `megaqa parity --against`.
 //!
@@ -23,6 +24,22 @@ fn need(cmd: &str, arg: &str, hint: &str) {
         .output()
         .is_ok_and(|o| o.status.success());
     assert!(ok, "`{cmd}` is needed for the browser test: {hint}");
+}
+
+/// A Chromium whose WebGPU adapter has `shader-f16` (Mesa's lavapipe in SwiftShader's
+/// place, built once by scripts/chromium-f16-rig.sh; .ci/run builds it).
+fn chromium_with_f16() -> std::path::PathBuf {
+    let out = Command::new("bash")
+        .arg(root().join("scripts/chromium-f16-rig.sh"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "scripts/chromium-f16-rig.sh failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout.lines().last().unwrap_or_default().into()
 }
 
 /// Builds the app with trunk into `dist` (its own target dir: a wasm build).
@@ -58,7 +75,8 @@ fn build_app(dist: &Path) {
     );
 }
 
-/// Opens the page (with `query`, e.g. `?model=...`) in `mode` and asks `cases`.
+/// Opens the page (with `query`, e.g. `?model=...`) in `mode` and asks `cases`, in
+/// Debian's Chromium or in `chromium`.
 fn drive(
     dist: &Path,
     mode: &str,
@@ -66,6 +84,7 @@ fn drive(
     cases: &Path,
     artefacts: &Path,
     extra: &[&std::ffi::OsStr],
+    chromium: Option<&Path>,
 ) -> Value {
     let e2e = root().join("web/e2e");
     assert!(
@@ -73,7 +92,11 @@ fn drive(
         "web/e2e/node_modules is missing: run `npm ci --prefix web/e2e` (.ci/run does)"
     );
     need("chromium", "--version", "apt-get install chromium");
-    let out = Command::new("node")
+    let mut node = Command::new("node");
+    if let Some(chromium) = chromium {
+        node.env("CHROMIUM", chromium);
+    }
+    let out = node
         .current_dir(&e2e)
         .arg("drive.mjs")
         .arg("--dist")
@@ -213,7 +236,15 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
             "--then-fail".as_ref(),
             "./models/truncated.safetensors".as_ref(),
         ];
-        let r = drive(&dist, mode, demo_query, &cases_file, &artefacts, &extra);
+        let r = drive(
+            &dist,
+            mode,
+            demo_query,
+            &cases_file,
+            &artefacts,
+            &extra,
+            None,
+        );
         assert_eq!(r["card"], Value::Null, "the demo network has no model card");
         let backend = r["backend"].as_str().unwrap();
         eprintln!(
@@ -401,6 +432,7 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
         &cases_file,
         &artefacts.join("shipped-model"),
         &[],
+        None,
     );
     let card = r["card"].as_str().unwrap_or_default();
     assert!(
@@ -436,4 +468,92 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
     );
     let kept = r["documents_after_reload"].as_str().unwrap_or_default();
     assert!(kept.contains("3 file(s)"), "documents kept offline: {r}");
+
+    // The shipped model on WebGPU in f16 (16-bit weights and compute), on an adapter
+    // with shader-f16: SwiftShader has none, so this Chromium has Mesa's lavapipe in its
+    // place. The answers must equal the native f32 CLI's, text and span.
+    let cases = [
+        (short.clone(), "In what country is Normandy located?"),
+        // Five windows; the model's own threshold says "no answer" here.
+        (long.clone(), "When was the Duchy of Normandy founded?"),
+        (unseen.clone(), question),
+        (short.clone(), "What is France a region of?"),
+    ];
+    let list: Vec<Value> = cases
+        .iter()
+        .map(|(p, q)| json!({"passage_file": p, "question": q}))
+        .collect();
+    std::fs::write(&cases_file, serde_json::to_string(&list).unwrap()).unwrap();
+    let r = drive(
+        &dist,
+        "webgpu",
+        "?precision=f16",
+        &cases_file,
+        &artefacts.join("shipped-model-f16"),
+        &[],
+        Some(&chromium_with_f16()),
+    );
+    let backend = r["backend"].as_str().unwrap_or_default();
+    eprintln!(
+        "f16 on WebGPU: {backend}; {}; asks {:?}",
+        r["ready"],
+        r["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["timings"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        backend.contains("WebGPU") && backend.contains("f16 available"),
+        "{backend}"
+    );
+    assert_eq!(r["compute"], json!("f16"), "{r}");
+    assert_eq!(
+        r["long_tasks_to_first_answer"]["over_200ms"],
+        json!(0),
+        "f16: {}",
+        r["long_tasks_to_first_answer"]
+    );
+    for ((passage, question), got) in cases.iter().zip(r["cases"].as_array().unwrap()) {
+        let want = native_ask(&shipped, passage, question);
+        match want["answer"].as_str().unwrap() {
+            "" => assert_eq!(got["no_answer"], json!(true), "f16 {question}: {got}"),
+            answer => {
+                assert_eq!(got["highlight"], json!(answer), "f16 {question}: {got}");
+                assert_eq!(
+                    (got["start"].as_u64(), got["end"].as_u64()),
+                    (want["start"].as_u64(), want["end"].as_u64()),
+                    "f16 {question}"
+                );
+            }
+        }
+    }
+    assert_eq!(r["offline_reload"], json!(true), "f16: reload offline");
+    // The export (the 4 cases and one asked again after a bad URL) against the native
+    // f16 engine on lavapipe, and against f32 on the CPU. f16 keeps 11 bits: logits of
+    // about 10 move by ~1e-2 (measured 1.6e-2 and 1.5e-2), so 0.05 bounds them; the
+    // answers must all be the same.
+    for device in [
+        ["--device-a", "wgpu", "--precision", "f16"],
+        ["--device-a", "cpu", "--precision", "f32"],
+    ] {
+        let out = megaqa()
+            .arg("parity")
+            .args(device)
+            .args(["--tolerance", "0.05", "--model"])
+            .arg(&shipped)
+            .arg("--against")
+            .arg(r["export"].as_str().unwrap())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        eprintln!("f16 export against {device:?}:\n{stdout}");
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("identical answers: 5/5"), "{stdout}");
+    }
 }
