@@ -120,19 +120,29 @@ pub fn run(a: ParityArgs) -> Result<ExitCode> {
         (None, Some(d)) => run_device(&a, &items, *d, a.precision_b.unwrap_or(a.precision))?,
         (None, None) => bail!("give --device-b D or --against RESULTS.json"),
     };
-    let by_key: HashMap<(String, String), &QuestionResult> = rb
-        .results
-        .iter()
-        .map(|r| ((r.id.clone().unwrap_or_default(), r.question.clone()), r))
-        .collect();
+    // B's results by (id, question). A web session has no ids and may ask one question
+    // over several passages (or the same one twice), so each key holds its results in
+    // order and each of A's takes the first one over the same passage.
+    let mut by_key: HashMap<(String, String), Vec<&QuestionResult>> = HashMap::new();
+    for r in &rb.results {
+        let key = (r.id.clone().unwrap_or_default(), r.question.clone());
+        by_key.entry(key).or_default().push(r);
+    }
     let (mut max_d, mut same, mut em, mut f1, mut compared) = (0f32, 0usize, 0f64, 0f64, 0usize);
     let mut worst = String::new();
     for x in &ra.results {
         let key = (x.id.clone().unwrap_or_default(), x.question.clone());
-        let Some(y) = by_key.get(&key) else { continue };
-        if x.context_sha256 != y.context_sha256 {
-            bail!("question `{}`: the two runs saw different passages", key.0);
-        }
+        let Some(left) = by_key.get_mut(&key).filter(|l| !l.is_empty()) else {
+            continue;
+        };
+        let Some(at) = left
+            .iter()
+            .position(|y| y.context_sha256 == x.context_sha256)
+        else {
+            let name = x.id.clone().unwrap_or_else(|| x.question.clone());
+            bail!("question `{name}`: the two runs saw different passages");
+        };
+        let y = left.remove(at);
         let shape = |r: &QuestionResult| r.start_logits.iter().map(Vec::len).collect::<Vec<_>>();
         if shape(x) != shape(y) || shape(x) != y.end_logits.iter().map(Vec::len).collect::<Vec<_>>()
         {

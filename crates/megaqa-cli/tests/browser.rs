@@ -2,7 +2,7 @@
 //! MEGAQA_WEB_DIST, which .ci/run makes), served on 127.0.0.1, driven by
 //! web/e2e/drive.mjs (playwright-core), once on WebGPU
 //! (SwiftShader) and once with WebGPU off (the CPU fallback); the shipped model also on
-//! WebGPU in f16, in a Chromium whose adapter has shader-f16 (lavapipe). What the page
+//! WebGPU in f16 and f32, in a Chromium whose adapter has shader-f16 (lavapipe). What the page
 //! highlights must equal what `megaqa ask --json` prints natively for the same model
 //! and input, and the page's session export must pass `megaqa parity --against`.
 //!
@@ -137,6 +137,70 @@ fn native_ask(model: &Path, passage: &Path, question: &str) -> Value {
     )
 }
 
+/// Asserts that what the page showed for each case (`got`, drive.mjs's `cases`) is what
+/// `megaqa ask --json` answers natively in f32: the highlighted text and its character
+/// span, or "no answer". Returns how many cases had no answer.
+fn answers_like_cli(
+    label: &str,
+    model: &Path,
+    cases: &[(std::path::PathBuf, &str)],
+    got: &Value,
+) -> usize {
+    let mut no_answers = 0;
+    for ((passage, question), got) in cases.iter().zip(got.as_array().unwrap()) {
+        let want = native_ask(model, passage, question);
+        match want["answer"].as_str().unwrap() {
+            "" => {
+                assert_eq!(got["no_answer"], json!(true), "{label} {question}: {got}");
+                no_answers += 1;
+            }
+            answer => {
+                let (s, e) = (
+                    want["start"].as_u64().unwrap(),
+                    want["end"].as_u64().unwrap(),
+                );
+                assert_eq!(got["highlight"], json!(answer), "{label} {question}");
+                assert_eq!(
+                    (got["start"].as_u64(), got["end"].as_u64()),
+                    (Some(s), Some(e)),
+                    "{label} {question}"
+                );
+                let text = std::fs::read_to_string(passage).unwrap();
+                let slice: String = text
+                    .chars()
+                    .skip(s as usize)
+                    .take((e - s) as usize)
+                    .collect();
+                assert_eq!(slice, answer);
+            }
+        }
+    }
+    no_answers
+}
+
+/// `megaqa parity --against` the page's session export, natively with `device` (its
+/// `--device-a` and `--precision` arguments) and `tolerance`; asserts it passes and
+/// returns what it printed.
+fn parity_against(model: &Path, export: &Value, device: &[&str], tolerance: &str) -> String {
+    let out = megaqa()
+        .arg("parity")
+        .args(device)
+        .args(["--tolerance", tolerance, "--model"])
+        .arg(model)
+        .arg("--against")
+        .arg(export.as_str().expect("the page exported its session"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    eprintln!("export against {device:?}:\n{stdout}");
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 #[test]
 fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
     let root = root();
@@ -221,7 +285,6 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
     std::fs::write(&cases_file, serde_json::to_string(&list).unwrap()).unwrap();
 
     for mode in ["webgpu", "cpu"] {
-        let mut no_answers = 0;
         // After the export, the demo model is picked as a local file, then loaded from
         // another URL: each time in a new worker, which answers as the first did.
         // Then a truncated file, which fails in its new worker: the model before it is
@@ -280,33 +343,7 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
             ),
             _ => assert!(backend.contains("CPU"), "{backend}"),
         }
-        for ((passage, question), got) in cases.iter().zip(r["cases"].as_array().unwrap()) {
-            let want = native_ask(&model, passage, question);
-            let text = std::fs::read_to_string(passage).unwrap();
-            match want["answer"].as_str().unwrap() {
-                "" => {
-                    assert_eq!(got["no_answer"], json!(true), "{mode} {question}: {got}");
-                    no_answers += 1;
-                }
-                answer => {
-                    let (s, e) = (
-                        want["start"].as_u64().unwrap(),
-                        want["end"].as_u64().unwrap(),
-                    );
-                    assert_eq!(got["highlight"], json!(answer), "{mode} {question}");
-                    assert_eq!(
-                        (got["start"].as_u64(), got["end"].as_u64()),
-                        (Some(s), Some(e))
-                    );
-                    let slice: String = text
-                        .chars()
-                        .skip(s as usize)
-                        .take((e - s) as usize)
-                        .collect();
-                    assert_eq!(slice, answer);
-                }
-            }
-        }
+        let no_answers = answers_like_cli(mode, &model, &cases, &r["cases"]);
         assert_eq!(
             no_answers, 1,
             "{mode}: the unanswerable case shows no answer"
@@ -374,20 +411,7 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
         assert!(artefacts.join(format!("screenshot-{mode}.png")).is_file());
 
         // The session export against a native run of the same questions.
-        let out = megaqa()
-            .args(["parity", "--device-a", "cpu", "--model"])
-            .arg(&model)
-            .arg("--against")
-            .arg(r["export"].as_str().unwrap())
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        eprintln!("{mode} parity:\n{stdout}");
-        assert!(
-            out.status.success(),
-            "{stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let stdout = parity_against(&model, &r["export"], &["--device-a", "cpu"], "1e-3");
         // The 4 cases and the question asked again after the failed load.
         assert!(stdout.contains("identical answers: 5/5"), "{stdout}");
     }
@@ -468,10 +492,15 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
     );
     let kept = r["documents_after_reload"].as_str().unwrap_or_default();
     assert!(kept.contains("3 file(s)"), "documents kept offline: {r}");
+    // The export: the question over the passage, over the documents (another passage:
+    // the document's text), and again after the bad URL.
+    let stdout = parity_against(&shipped, &r["export"], &["--device-a", "cpu"], "1e-3");
+    assert!(stdout.contains("identical answers: 3/3"), "{stdout}");
 
-    // The shipped model on WebGPU in f16 (16-bit weights and compute), on an adapter
-    // with shader-f16: SwiftShader has none, so this Chromium has Mesa's lavapipe in its
-    // place. The answers must equal the native f32 CLI's, text and span.
+    // The shipped model on WebGPU, in f16 (16-bit weights and compute) and in f32, on
+    // an adapter with shader-f16: SwiftShader has none (and computes this model at
+    // minutes a question), so this Chromium has Mesa's lavapipe in its place. The
+    // answers must equal the native f32 CLI's, text and span, in both precisions.
     let cases = [
         (short.clone(), "In what country is Normandy located?"),
         // Five windows; the model's own threshold says "no answer" here.
@@ -484,76 +513,61 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
         .map(|(p, q)| json!({"passage_file": p, "question": q}))
         .collect();
     std::fs::write(&cases_file, serde_json::to_string(&list).unwrap()).unwrap();
-    let r = drive(
-        &dist,
-        "webgpu",
-        "?precision=f16",
-        &cases_file,
-        &artefacts.join("shipped-model-f16"),
-        &[],
-        Some(&chromium_with_f16()),
-    );
-    let backend = r["backend"].as_str().unwrap_or_default();
-    eprintln!(
-        "f16 on WebGPU: {backend}; {}; asks {:?}",
-        r["ready"],
-        r["cases"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["timings"].as_str().unwrap().to_string())
-            .collect::<Vec<_>>()
-    );
-    assert!(
-        backend.contains("WebGPU") && backend.contains("f16 available"),
-        "{backend}"
-    );
-    assert_eq!(r["compute"], json!("f16"), "{r}");
-    assert_eq!(
-        r["long_tasks_to_first_answer"]["over_200ms"],
-        json!(0),
-        "f16: {}",
-        r["long_tasks_to_first_answer"]
-    );
-    for ((passage, question), got) in cases.iter().zip(r["cases"].as_array().unwrap()) {
-        let want = native_ask(&shipped, passage, question);
-        match want["answer"].as_str().unwrap() {
-            "" => assert_eq!(got["no_answer"], json!(true), "f16 {question}: {got}"),
-            answer => {
-                assert_eq!(got["highlight"], json!(answer), "f16 {question}: {got}");
-                assert_eq!(
-                    (got["start"].as_u64(), got["end"].as_u64()),
-                    (want["start"].as_u64(), want["end"].as_u64()),
-                    "f16 {question}"
-                );
-            }
-        }
-    }
-    assert_eq!(r["offline_reload"], json!(true), "f16: reload offline");
-    // The export (the 4 cases and one asked again after a bad URL) against the native
-    // f16 engine on lavapipe, and against f32 on the CPU. f16 keeps 11 bits: logits of
-    // about 10 move by ~1e-2 (measured 1.6e-2 and 1.5e-2), so 0.05 bounds them; the
-    // answers must all be the same.
-    for device in [
-        ["--device-a", "wgpu", "--precision", "f16"],
-        ["--device-a", "cpu", "--precision", "f32"],
-    ] {
-        let out = megaqa()
-            .arg("parity")
-            .args(device)
-            .args(["--tolerance", "0.05", "--model"])
-            .arg(&shipped)
-            .arg("--against")
-            .arg(r["export"].as_str().unwrap())
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        eprintln!("f16 export against {device:?}:\n{stdout}");
-        assert!(
-            out.status.success(),
-            "{stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
+    let chromium = chromium_with_f16();
+    for precision in ["f16", "f32"] {
+        let r = drive(
+            &dist,
+            "webgpu",
+            &format!("?precision={precision}"),
+            &cases_file,
+            &artefacts.join(format!("shipped-model-{precision}")),
+            &[],
+            Some(&chromium),
         );
-        assert!(stdout.contains("identical answers: 5/5"), "{stdout}");
+        let backend = r["backend"].as_str().unwrap_or_default();
+        eprintln!(
+            "{precision} on WebGPU: {backend}; {}; asks {:?}",
+            r["ready"],
+            r["cases"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["timings"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        );
+        assert!(
+            backend.contains("WebGPU") && backend.contains("f16 available"),
+            "{backend}"
+        );
+        assert_eq!(r["compute"], json!(precision), "{r}");
+        assert_eq!(
+            r["long_tasks_to_first_answer"]["over_200ms"],
+            json!(0),
+            "{precision}: {}",
+            r["long_tasks_to_first_answer"]
+        );
+        let no_answers = answers_like_cli(precision, &shipped, &cases, &r["cases"]);
+        assert_eq!(no_answers, 2, "{precision}");
+        assert_eq!(
+            r["offline_reload"],
+            json!(true),
+            "{precision}: reload offline"
+        );
+        // The export (the 4 cases and one asked again after a bad URL) against the
+        // native engine. f16 keeps 11 bits: logits of about 10 move by ~1e-2 (measured
+        // 1.6e-2 against native f16 on lavapipe, 1.5e-2 against f32 on the CPU), so 0.05
+        // bounds them; f32 on lavapipe stays within the usual 1e-3. The answers must all
+        // be the same.
+        let natively: &[(&[&str], &str)] = match precision {
+            "f16" => &[
+                (&["--device-a", "wgpu", "--precision", "f16"], "0.05"),
+                (&["--device-a", "cpu"], "0.05"),
+            ],
+            _ => &[(&["--device-a", "cpu"], "1e-3")],
+        };
+        for (device, tolerance) in natively {
+            let stdout = parity_against(&shipped, &r["export"], device, tolerance);
+            assert!(stdout.contains("identical answers: 5/5"), "{stdout}");
+        }
     }
 }

@@ -586,6 +586,72 @@ fn parity_cpu_vs_wgpu_passes_and_a_doctored_file_fails() {
     );
 }
 
+/// A web session's export has no question ids and may ask one question over several
+/// passages, or twice over one: each result is compared with the native run over its
+/// own passage.
+#[test]
+fn parity_against_a_session_that_asks_one_question_over_two_passages() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = read_json(&root().join("tests/fixtures/squad/dev-v2.0-two-articles.json"));
+    let paragraphs = &full["data"][0]["paragraphs"];
+    let question = "In what country is Normandy located?";
+    let asked = |p: &Value, id: &str| {
+        let mut p = p.clone();
+        p["qas"] = serde_json::json!([{"id": id, "question": question, "answers": [], "is_impossible": true}]);
+        p
+    };
+    let data = serde_json::json!({"version": "v2.0", "data": [{"title": "Normans", "paragraphs": [
+        asked(&paragraphs[0], "a"), asked(&paragraphs[1], "b"), asked(&paragraphs[0], "c"),
+    ]}]});
+    let data_file = dir.path().join("asked.json");
+    std::fs::write(&data_file, data.to_string()).unwrap();
+    let export = dir.path().join("session.json");
+    let m = fx("models/megatron-tiny");
+    megaqa()
+        .args([
+            "parity",
+            "--model",
+            &m,
+            "--device-a",
+            "cpu",
+            "--device-b",
+            "cpu",
+        ])
+        .arg("--data")
+        .arg(&data_file)
+        .arg("--export")
+        .arg(&export)
+        .assert()
+        .success();
+    // As the web app writes it: no ids, each result with its passage.
+    let mut session = read_json(&export);
+    for (r, p) in session["results"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .zip([0, 1, 0])
+    {
+        r["id"] = Value::Null;
+        r["context"] = paragraphs[p]["context"].clone();
+    }
+    std::fs::write(&export, session.to_string()).unwrap();
+    megaqa()
+        .args(["parity", "--model", &m, "--device-a", "cpu", "--against"])
+        .arg(&export)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("identical answers: 3/3"));
+    // A passage changed in the file (its hash no longer matches): named by its question.
+    session["results"][1]["context_sha256"] = Value::from("0".repeat(64));
+    std::fs::write(&export, session.to_string()).unwrap();
+    fails_cleanly(
+        megaqa()
+            .args(["parity", "--model", &m, "--device-a", "cpu", "--against"])
+            .arg(&export),
+        "question `In what country is Normandy located?`: the two runs saw different passages",
+    );
+}
+
 /// `--precision f16|bf16` runs the network in 16 bits: on the two-article dev file its
 /// answers agree with f32's (`parity` between precisions on one device reports how
 /// many and the largest logit difference); a device without the dtype says so in one line.
