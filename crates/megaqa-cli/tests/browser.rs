@@ -178,6 +178,15 @@ fn answers_like_cli(
     no_answers
 }
 
+/// What the page said of each case's time (drive.mjs's `cases[].timings`).
+fn timings(r: &Value) -> Vec<&str> {
+    let cases = r["cases"].as_array().expect("drive.mjs reports its cases");
+    cases
+        .iter()
+        .map(|c| c["timings"].as_str().unwrap_or_default())
+        .collect()
+}
+
 /// `megaqa parity --against` the page's session export, natively with `device` (its
 /// `--device-a` and `--precision` arguments) and `tolerance`; asserts it passes and
 /// returns what it printed.
@@ -316,12 +325,7 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
             r["ready_ms"],
             r["ready"],
             r["first_answer_ms"],
-            r["cases"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|c| c["timings"].as_str().unwrap().to_string())
-                .collect::<Vec<_>>()
+            timings(&r)
         );
         let ready = r["ready"].as_str().unwrap();
         // f16 only where the adapter has shader-f16: SwiftShader has none, and the CPU
@@ -528,12 +532,7 @@ fn web_app_answers_like_the_cli_on_webgpu_and_on_the_cpu_fallback() {
         eprintln!(
             "{precision} on WebGPU: {backend}; {}; asks {:?}",
             r["ready"],
-            r["cases"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|c| c["timings"].as_str().unwrap().to_string())
-                .collect::<Vec<_>>()
+            timings(&r)
         );
         assert!(
             backend.contains("WebGPU") && backend.contains("f16 available"),
