@@ -11,7 +11,7 @@ use burn::tensor::DType;
 use megaqa::model::Checkpoint;
 use megaqa::model::checkpoint::DType as RawDType;
 use megaqa::text::best_passage;
-use megaqa::{Answered, Engine, QuestionResult, ResultsFile, Shapes};
+use megaqa::{Answered, Engine, Fingerprint, QuestionResult, ResultsFile, Shapes};
 use megaqa_retrieve::Library;
 use sha2::{Digest, Sha256};
 use wasm_bindgen_futures::spawn_local;
@@ -54,6 +54,60 @@ struct Host {
     stream_over: Option<u64>,
     library: Option<Rc<Library>>,
     session: Vec<QuestionResult>,
+    /// The loaded model's copy in browser storage, while the browser writes it.
+    storing: Option<store::Writing>,
+    /// The loaded model's fingerprint (what exports identify it by), computed while the
+    /// worker is idle: off the way to the first answer.
+    model_sha256: Option<ModelSha>,
+}
+
+enum ModelSha {
+    Pending(Fingerprint),
+    Done(String),
+    Failed(String),
+}
+
+/// Values hashed per slice of the idle fingerprint: ~10 ms in wasm, so a question asked
+/// meanwhile waits at most that long.
+const FINGERPRINT_SLICE: usize = 1 << 20;
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(callback: &js_sys::Function, ms: i32) -> wasm_bindgen::JsValue;
+}
+
+/// Lets the worker take what is waiting (a question) before going on.
+async fn yield_to_events() {
+    let later = js_sys::Promise::new(&mut |resolve, _| {
+        set_timeout(&resolve, 0);
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(later).await;
+}
+
+/// Steps the loaded model's fingerprint a slice at a time, yielding between slices,
+/// until it is done (or replaced by another model's, which this then finishes too).
+async fn fingerprint_while_idle() {
+    loop {
+        yield_to_events().await;
+        if HOST.with(|h| step_fingerprint(&mut h.borrow_mut(), FINGERPRINT_SLICE)) {
+            return;
+        }
+    }
+}
+
+/// Steps the fingerprint by `values`; whether it is no longer pending.
+fn step_fingerprint(h: &mut Host, values: usize) -> bool {
+    let Some(ModelSha::Pending(f)) = &mut h.model_sha256 else {
+        return true;
+    };
+    let next = match f.step(values) {
+        Ok(None) => return false,
+        Ok(Some(digest)) => ModelSha::Done(digest.to_string()),
+        Err(e) => ModelSha::Failed(e.to_string()),
+    };
+    h.model_sha256 = Some(next);
+    true
 }
 
 thread_local! {
@@ -183,6 +237,11 @@ async fn replace_model(load: Load, files: Vec<web_sys::File>) {
     post(&Event::Error(None));
     match check_before_loading(&load, &files).await {
         Ok(()) => {
+            // The new worker falls back on the loaded model's stored copy: whole first.
+            let storing = HOST.with(|h| h.borrow_mut().storing.take());
+            if let Some(w) = storing {
+                let _ = w.done().await;
+            }
             let fallback = store::list()
                 .await
                 .ok()
@@ -288,23 +347,34 @@ async fn load_model(load: Load, files: Vec<web_sys::File>) -> Option<String> {
             if engine.is_ok() {
                 HOST.with(|h| h.borrow_mut().loaded = Some(key));
             }
-            if let Some(w) = writing
-                && let Err(e) = w.done().await
-            {
-                post(&Event::Note(e));
-            }
+            // The browser goes on keeping the model in storage while it answers: the
+            // first question does not wait for that copy (nor does the stored list,
+            // which the cache gives only after the write). A new worker waits for it
+            // (`replace_model`).
+            HOST.with(|h| h.borrow_mut().storing = writing.clone());
+            spawn_local(async move {
+                if let Some(w) = writing
+                    && let Err(e) = w.done().await
+                {
+                    post(&Event::Note(e));
+                }
+                list_stored().await;
+            });
             engine
         }
-        Err(e) => Err(e),
+        Err(e) => {
+            list_stored().await;
+            Err(e)
+        }
     };
     if let Err(e) = &engine {
         post(&Event::Error(Some(e.clone())));
     }
     post(&Event::Busy(false));
-    list_stored().await;
     match engine {
         Ok(engine) => {
             warm(engine, &load.question, &load.passage).await;
+            spawn_local(fingerprint_while_idle());
             None
         }
         Err(e) => Some(e),
@@ -689,11 +759,11 @@ fn install(
     };
     let keep_16bit = !on_gpu && compute::keeps_16bit(count(false), count(true));
     let built = if keep_16bit {
-        Engine::new_16bit(ckpt, device)
+        Engine::new_16bit_fingerprint_later(ckpt, device)
     } else {
-        Engine::new(ckpt, device, dtype)
+        Engine::new_fingerprint_later(ckpt, device, dtype)
     };
-    let mut engine = built.map_err(|e| e.to_string())?;
+    let (mut engine, fingerprint) = built.map_err(|e| e.to_string())?;
     if on_gpu {
         let bucket = HOST.with(|h| h.borrow().bucket);
         engine.shapes = bucket.map_or(Shapes::GPU, |step| Shapes::Buckets { step });
@@ -727,6 +797,7 @@ fn install(
         let mut h = h.borrow_mut();
         h.engine = Some(engine.clone());
         h.in_f16 = f16;
+        h.model_sha256 = Some(ModelSha::Pending(fingerprint));
     });
     Ok(engine)
 }
@@ -928,18 +999,31 @@ async fn install_documents(files: &[(String, Vec<u8>)], keep: bool) {
 /// The session as a megaqa results file, for `megaqa parity --against`.
 fn export() {
     let file = HOST.with(|h| {
-        let h = h.borrow();
-        let (engine, compute) = (h.engine.as_ref()?, h.compute.as_ref()?);
+        let mut h = h.borrow_mut();
+        h.engine.as_ref()?;
+        // Asked before the idle fingerprint is done: the rest now.
+        step_fingerprint(&mut h, usize::MAX);
+        let model_sha256 = match &h.model_sha256 {
+            Some(ModelSha::Done(digest)) => digest.clone(),
+            Some(ModelSha::Failed(e)) => return Some(Err(e.clone())),
+            _ => return None,
+        };
+        let compute = h.compute.as_ref()?;
         // A 16-bit session is compared with `megaqa parity --precision f16`.
         let backend = format!("{}{}", compute.label(), if h.in_f16 { ", f16" } else { "" });
-        Some(ResultsFile::new(
-            &engine.model_sha256,
+        Some(Ok(ResultsFile::new(
+            &model_sha256,
             &backend,
             h.session.clone(),
-        ))
+        )))
     });
-    let Some(file) = file else {
-        return post(&Event::Error(Some("nothing to export yet".into())));
+    let file = match file {
+        Some(Ok(file)) => file,
+        Some(Err(e)) => {
+            let e = format!("the model's fingerprint could not be computed ({e}): no export");
+            return post(&Event::Error(Some(e)));
+        }
+        None => return post(&Event::Error(Some("nothing to export yet".into()))),
     };
     match serde_json::to_string_pretty(&file) {
         Ok(text) => post(&Event::Export(text)),

@@ -105,11 +105,12 @@ pub async fn put_in(
 
 /// A write the browser is doing: it has the bytes and writes them off this thread,
 /// while the caller goes on (builds the engine); [`Writing::done`] says how it ended.
-pub struct Writing(JsFuture);
+#[derive(Clone)]
+pub struct Writing(js_sys::Promise);
 
 impl Writing {
     pub async fn done(self) -> Result<(), String> {
-        self.0
+        JsFuture::from(self.0)
             .await
             .map(|_| ())
             .map_err(|e| js_err("saving in browser storage (is it full?)", e))
@@ -134,7 +135,7 @@ async fn start_put_in(
     let response =
         Response::new_with_opt_buffer_source_and_init(Some(&body), &entry(name, sha, bytes)?)
             .map_err(|e| js_err("response", e))?;
-    Ok(Writing(JsFuture::from(cache.put_with_str(key, &response))))
+    Ok(Writing(cache.put_with_str(key, &response)))
 }
 
 /// The headers a kept model carries: its name, sha256 and size.
@@ -341,9 +342,7 @@ pub async fn put_in_pieces(
             &entry(name, sha, &bytes)?,
         )
         .map_err(|e| js_err("response", e))?;
-        Writing(JsFuture::from(cache.put_with_str(key, &response)))
-            .done()
-            .await
+        Writing(cache.put_with_str(key, &response)).done().await
     }
     .await;
     // The stream is done with (written, or failed): its closure goes, and with it the

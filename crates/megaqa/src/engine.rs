@@ -1,12 +1,12 @@
 use burn::tensor::{DType, Device};
-use megaqa_model::checkpoint::safetensors::le_bytes;
 use megaqa_model::{Batch, Checkpoint, LoadError, Logits, QaModel, TokenizerFiles};
 use megaqa_text::windows::WindowError;
 use megaqa_text::{
     DecodeConfig, Example, Prediction, QaTokenizer, Window, WindowConfig, WindowLogits, decode,
 };
-use sha2::{Digest, Sha256};
 use web_time::Instant;
+
+use crate::fingerprint::Fingerprint;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -95,7 +95,9 @@ pub struct Engine {
     pub decode: DecodeConfig,
     /// Where the model came from (path or name), for messages and exports.
     pub origin: String,
-    /// sha256 of the checkpoint's weights and config as loaded (canonical form).
+    /// sha256 of the checkpoint's weights and config as loaded (canonical form:
+    /// [`Fingerprint`]); empty while an engine built `*_fingerprint_later` has not had it
+    /// set.
     pub model_sha256: String,
     pub shapes: Shapes,
 }
@@ -118,34 +120,19 @@ pub(crate) fn tokenizer_of(
     })
 }
 
-/// A digest of what the network computes with: config, then every tensor by name.
-fn fingerprint(ckpt: &Checkpoint) -> Result<String, LoadError> {
-    let mut h = Sha256::new();
-    h.update(serde_json::to_vec(&ckpt.config).unwrap_or_default());
-    for (name, t) in &ckpt.weights {
-        h.update(name.as_bytes());
-        // Updates of 64k values, not one per value: the same digest, ~0.1 s less of the
-        // page's load in wasm for a 23M-parameter model. Read 64k at a time too, not as
-        // an f32 copy of a whole tensor beside the checkpoint (a 345M model's word
-        // embeddings are 125 MB in f32). A tensor still in its file is read a piece at
-        // a time too.
-        let n = t.numel();
-        for start in (0..n).step_by(1 << 16) {
-            let chunk = t
-                .read_f32_range(start..n.min(start + (1 << 16)))
-                .map_err(|message| LoadError::Unreadable {
-                    tensor: name.clone(),
-                    message,
-                })?;
-            h.update(le_bytes(&chunk.unwrap_or_default(), f32::to_le_bytes));
-        }
-    }
-    Ok(format!("{:x}", h.finalize()))
-}
-
 impl Engine {
     /// Builds the network of a checkpoint on `device`.
     pub fn new(ckpt: Checkpoint, device: Device, dtype: DType) -> Result<Self, EngineError> {
+        Self::fingerprinted(Self::new_fingerprint_later(ckpt, device, dtype))
+    }
+
+    /// [`Engine::new`] with its fingerprint still to compute: `model_sha256` is empty
+    /// until [`Fingerprint`] is finished (the browser does it while the page is idle).
+    pub fn new_fingerprint_later(
+        ckpt: Checkpoint,
+        device: Device,
+        dtype: DType,
+    ) -> Result<(Self, Fingerprint), EngineError> {
         Self::with_network(ckpt, device, |cfg, weights, device| {
             QaModel::from_weights(cfg, weights, device, dtype)
         })
@@ -155,6 +142,14 @@ impl Engine {
     /// 16-bit type ([`QaModel::from_weights_16bit`]): f32's answers in about half the
     /// memory.
     pub fn new_16bit(ckpt: Checkpoint, device: Device) -> Result<Self, EngineError> {
+        Self::fingerprinted(Self::new_16bit_fingerprint_later(ckpt, device))
+    }
+
+    /// [`Engine::new_16bit`] with its fingerprint still to compute.
+    pub fn new_16bit_fingerprint_later(
+        ckpt: Checkpoint,
+        device: Device,
+    ) -> Result<(Self, Fingerprint), EngineError> {
         Self::with_network(ckpt, device, QaModel::from_weights_16bit)
     }
 
@@ -162,7 +157,13 @@ impl Engine {
     /// int8 ([`QaModel::from_weights_int8`]).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn new_int8(ckpt: Checkpoint, device: Device) -> Result<Self, EngineError> {
-        Self::with_network(ckpt, device, QaModel::from_weights_int8)
+        Self::fingerprinted(Self::with_network(ckpt, device, QaModel::from_weights_int8))
+    }
+
+    fn fingerprinted(built: Result<(Self, Fingerprint), EngineError>) -> Result<Self, EngineError> {
+        let (mut engine, fingerprint) = built?;
+        engine.model_sha256 = fingerprint.finish()?;
+        Ok(engine)
     }
 
     fn with_network(
@@ -173,7 +174,7 @@ impl Engine {
             megaqa_model::checkpoint::Weights,
             &Device,
         ) -> Result<QaModel, LoadError>,
-    ) -> Result<Self, EngineError> {
+    ) -> Result<(Self, Fingerprint), EngineError> {
         let files = ckpt
             .tokenizer
             .as_ref()
@@ -195,10 +196,10 @@ impl Engine {
                 rows: ckpt.config.vocab_size,
             });
         }
-        let model_sha256 = fingerprint(&ckpt)?;
+        let fingerprint = Fingerprint::start(&ckpt);
         let origin = ckpt.origin.clone();
         let model = build(&ckpt.config, ckpt.weights, &device)?;
-        Ok(Self {
+        let engine = Self {
             model,
             tokenizer,
             device,
@@ -207,9 +208,10 @@ impl Engine {
                 ..DecodeConfig::default()
             },
             origin,
-            model_sha256,
+            model_sha256: String::new(),
             shapes: Shapes::default(),
-        })
+        };
+        Ok((engine, fingerprint))
     }
 
     /// An engine over a network already built, with the window geometry of

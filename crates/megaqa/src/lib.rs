@@ -4,12 +4,14 @@
 //! checkpoints).
 
 mod engine;
+mod fingerprint;
 mod results;
 
 #[cfg(feature = "train")]
 pub mod train;
 
 pub use engine::{Answered, Engine, EngineError, Shapes, Timings};
+pub use fingerprint::Fingerprint;
 pub use megaqa_model as model;
 pub use megaqa_text as text;
 pub use results::{QuestionResult, ResultsFile};
