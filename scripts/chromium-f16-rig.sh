@@ -14,7 +14,8 @@
 # has but, loaded this way, reports as missing (the app's kernels use no images).
 # Nothing is installed system-wide: the packages are unpacked under the rig's folder.
 #
-#   scripts/chromium-f16-rig.sh [DIR]     (default ~/.cache/megaqa/chromium-f16)
+#   scripts/chromium-f16-rig.sh [DIR]     (default ~/.cache/megaqa/chromium-f16; a DIR
+#                                         without a rig for this Chromium is emptied)
 # Needs: Debian's chromium, gcc, curl, xz, dpkg-deb, and deb.debian.org (CI's Debian
 # mirror). Idempotent: a rig built for the installed Chromium is reused.
 set -euo pipefail
