@@ -44,7 +44,8 @@ file=$(awk '$0 == "Package: libvulkan-dev" {on = 1} on && /^Filename:/ {print $2
 curl -fsS -m 300 -o "$rig/debs/libvulkan-dev.deb" "$mirror/$file"
 dpkg-deb -x "$rig/debs/libvulkan-dev.deb" "$rig/vulkan-dev"
 lib=$rig/mesa/usr/lib/x86_64-linux-gnu
-cp -al "$chromium_dir" "$rig/chromium"
+# Hard links where the cache shares Chromium's filesystem, else a copy (~350 MB).
+cp -al "$chromium_dir" "$rig/chromium" 2>/dev/null || { rm -rf "$rig/chromium"; cp -a "$chromium_dir" "$rig/chromium"; }
 rm "$rig/chromium/libvk_swiftshader.so"
 gcc -O2 -shared -fPIC -I"$rig/vulkan-dev/usr/include" -o "$rig/chromium/libvk_swiftshader.so" \
   "$here/chromium-f16-rig/shim.c" -L"$lib" -l:libvulkan_lvp.so -Wl,-rpath,"$lib"
