@@ -110,12 +110,8 @@ impl Page {
                         },
                         model,
                         fallback,
-                        new_worker_over: query("new_worker_mb")
-                            .and_then(|v| v.parse::<u64>().ok())
-                            .map(|mb| mb << 20),
-                        stream_over: query("stream_mb")
-                            .and_then(|v| v.parse::<u64>().ok())
-                            .map(|mb| mb << 20),
+                        new_worker_over: query_mib("new_worker_mb"),
+                        stream_over: query_mib("stream_mb"),
                     },
                     &files,
                 );
@@ -238,6 +234,11 @@ fn query(key: &str) -> Option<String> {
         .trim_start_matches('?')
         .split('&')
         .find_map(|kv| Some(kv.strip_prefix(key)?.strip_prefix('=')?.to_string()))
+}
+
+/// A size the page's URL gives in MiB (`?key=N`), in bytes.
+fn query_mib(key: &str) -> Option<u64> {
+    query(key)?.parse::<u64>().ok().map(|mb| mb << 20)
 }
 
 /// The model to load first: the page's `?model=URL`, else the shipped model.

@@ -546,11 +546,14 @@ async fn streamed(
         store::keep_file(&key, name, &sha, len, &file)
             .await
             .map_err(store::Streamed::Storage)?;
-        match from_kept_file(&key, origin).await {
-            Ok(Some(opened)) => Ok(opened),
-            Ok(None) => Err(store::Streamed::Storage(format!(
+        // Read where it was just written (its entry names this file).
+        let Ok((reader, len)) = store::opfs::Reader::open(&file).await else {
+            return Err(store::Streamed::Storage(format!(
                 "{name}: kept in browser storage, but it cannot be read back"
-            ))),
+            )));
+        };
+        match read_in_place(origin, reader, len, sha) {
+            Ok(opened) => Ok(opened),
             Err(e) => {
                 let _ = store::delete(&key).await;
                 Err(store::Streamed::Read(e))
@@ -573,9 +576,20 @@ async fn from_kept_file(key: &str, origin: &str) -> Result<Option<Opened>, Strin
     let Some((reader, len, sha)) = store::kept_file(key).await else {
         return Ok(None);
     };
+    read_in_place(origin, reader, len, sha.unwrap_or_default()).map(Some)
+}
+
+/// The checkpoint in an OPFS file opened by `reader` (`len` bytes, sha256 `sha`): its
+/// header read now, each tensor while the network is built.
+fn read_in_place(
+    origin: &str,
+    reader: store::opfs::Reader,
+    len: u64,
+    sha: String,
+) -> Result<Opened, String> {
     let ckpt = Checkpoint::from_source(origin, std::sync::Arc::new(reader), len)
         .map_err(|e| e.to_string())?;
-    Ok(Some((origin.into(), ckpt, len, sha.unwrap_or_default())))
+    Ok((origin.into(), ckpt, len, sha))
 }
 
 /// A model's bytes handed to browser storage under `key` (kept for offline use; not
