@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Parity and speed on a GPU machine, with a prebuilt `megaqa` (MEGAQA=path) and the
 # committed fixtures; megaqa and PyTorch eager CUDA in the same run. Results go to $OUT
-# (or ./gpu-out), one JSON line per measurement in bench.jsonl.
+# (or ./gpu-out), one JSON line per measurement in bench.jsonl. The default build runs
+# SPIR-V kernels on Vulkan (tensor cores for f16); MEGAQA=a WGSL-only build
+# (`--no-default-features --features wgpu`) measures the WGSL path for comparison.
 # 1. parity: wgpu vs cpu over the two-article dev file (exported for `megaqa parity
 #    --against` elsewhere), in f32 and f16.
 # 2. tuning cache: the same `bench` twice in two processes on a fresh cache; the second

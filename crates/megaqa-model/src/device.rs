@@ -163,16 +163,35 @@ pub fn open_named(kind: DeviceKind) -> Result<Opened, String> {
     let name = match kind {
         DeviceKind::Cpu => "cpu (flex)".to_string(),
         #[cfg(feature = "wgpu")]
-        _ => format!(
-            "{kind} ({})",
-            device
+        _ => {
+            let adapter = device
                 .identity()
-                .map_or_else(|| "unknown adapter".into(), |i| i.name)
-        ),
+                .map_or_else(|| "unknown adapter".into(), |i| i.name);
+            match kernel_language(&device) {
+                Some(language) => format!("{kind} ({adapter}, {language})"),
+                None => format!("{kind} ({adapter})"),
+            }
+        }
         #[cfg(not(feature = "wgpu"))]
         _ => kind.to_string(),
     };
     Ok(Opened { kind, device, name })
+}
+
+/// What a GPU device's kernels are compiled to, from its runtime's name: wgpu says
+/// "wgpu<spirv>" on a Vulkan adapter that takes SPIR-V (the `vulkan` feature) and
+/// "wgpu<wgsl>" elsewhere. Worth showing: only SPIR-V reaches tensor cores.
+#[cfg(feature = "wgpu")]
+fn kernel_language(device: &Device) -> Option<&'static str> {
+    match device.as_dispatch() {
+        burn_dispatch::DispatchDevice::Cube(cube) => Some(match cube.client().name() {
+            "wgpu<spirv>" => "SPIR-V",
+            "wgpu<wgsl>" => "WGSL",
+            "wgpu<msl>" => "MSL",
+            _ => return None,
+        }),
+        _ => None,
+    }
 }
 
 /// The best device here: CUDA where built, else wgpu on a real GPU, else the CPU
