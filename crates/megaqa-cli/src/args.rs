@@ -345,6 +345,11 @@ pub struct TrainArgs {
     /// over another paragraph of its article (the one sharing the most words first).
     #[arg(long, default_value_t = DEFAULT.negatives, allow_negative_numbers = true)]
     pub negatives: f64,
+    /// About this many (at most 1) unanswerable examples per answerable question made by
+    /// swapping a name or number of the question for one its paragraph lacks, over its
+    /// own paragraph: harder negatives, like SQuAD 2.0's own.
+    #[arg(long, default_value_t = DEFAULT.swap_negatives, allow_negative_numbers = true)]
+    pub swap_negatives: f64,
     /// Train on all but the last N articles of --train; on those N, choose the null
     /// threshold after each epoch and store it in the model as its default.
     #[arg(long, default_value_t = DEFAULT.holdout_articles)]

@@ -39,6 +39,7 @@ fn config_of(a: &TrainArgs) -> Result<TrainConfig> {
         save_every: a.save_every,
         log_every: a.log_every,
         negatives: a.negatives,
+        swap_negatives: a.swap_negatives,
         holdout_articles: a.holdout_articles,
         group_by_length: a.group_by_length,
     })

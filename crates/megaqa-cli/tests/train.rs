@@ -310,6 +310,11 @@ fn bad_training_data_is_refused_with_one_line() {
     );
     fails_before_training_with(
         &good,
+        &["--swap-negatives", "1.5"],
+        "--swap-negatives must be a number from 0 to 1, not 1.5",
+    );
+    fails_before_training_with(
+        &good,
         &["--holdout-articles", "1"],
         "leaves none of its 1 articles",
     );
@@ -448,6 +453,32 @@ fn the_threshold_chosen_on_held_out_articles_and_the_geometry_travel_with_the_mo
         (reported - (lowest - 1.0)).abs() < 1e-6,
         "threshold {reported} during training; the saved model's lowest null odds {lowest}"
     );
+}
+
+/// `--swap-negatives` reaches the run: the two-article file's export (the windows a
+/// run trains on) grows with the share of questions that get a swapped twin.
+#[test]
+fn swapped_question_negatives_join_the_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = root().join("tests/fixtures/squad/dev-v2.0-two-articles.json");
+    let data = data.display().to_string();
+    let windows = |share: &str| -> usize {
+        let out = train(&data, &tmp.path().join(format!("run-{share}")))
+            .args(["--max-seq-len", "128", "--doc-stride", "48"])
+            .args(["--swap-negatives", share, "--export"])
+            .arg(tmp.path().join(format!("windows-{share}.safetensors")))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        let wrote = err
+            .split("wrote ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{err}"));
+        wrote.split(' ').next().unwrap().parse().unwrap()
+    };
+    let (none, half, all) = (windows("0"), windows("0.5"), windows("1"));
+    assert!(none < half && half < all, "{none} {half} {all}");
 }
 
 fn read_odds(path: &Path) -> Vec<f64> {

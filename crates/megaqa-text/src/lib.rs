@@ -8,6 +8,7 @@ pub mod output;
 pub mod scoring;
 pub mod sentence;
 pub mod squad;
+pub mod swapped;
 pub mod tokenizer;
 pub mod training;
 pub mod windows;
@@ -17,6 +18,7 @@ pub use decode::{
 };
 pub use negatives::with_negatives;
 pub use squad::{Dataset, Example, SquadError};
+pub use swapped::with_swapped_questions;
 pub use tokenizer::{QaTokenizer, TokenizerError};
 pub use training::{TrainFeature, train_features};
 pub use windows::{Window, WindowConfig};

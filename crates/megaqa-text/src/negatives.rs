@@ -23,13 +23,13 @@ pub fn splitmix64(state: &mut u64) -> u64 {
 }
 
 /// A uniform draw in [0, 1) from the generator.
-fn unit(state: &mut u64) -> f64 {
+pub(crate) fn unit(state: &mut u64) -> f64 {
     (splitmix64(state) >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// Lower-cased alphanumeric words, each once, in order (so that scores add up in
 /// the same order, and ties break the same way, on every run).
-fn words(text: &str) -> BTreeSet<String> {
+pub(crate) fn words(text: &str) -> BTreeSet<String> {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(str::to_lowercase)

@@ -77,6 +77,10 @@ pub struct TrainConfig {
     /// paragraphs of the same article (`megaqa_text::negatives`).
     #[serde(default)]
     pub negatives: f64,
+    /// About this many (at most 1) unanswerable examples per answerable question made by
+    /// swapping a name or number in the question (`megaqa_text::swapped`).
+    #[serde(default)]
+    pub swap_negatives: f64,
     /// The last this many articles of the training file are not trained on: after each
     /// epoch the null threshold is chosen on them (the official best-threshold search)
     /// and stored in the model as its default.
@@ -114,6 +118,7 @@ impl TrainConfig {
         save_every: 500,
         log_every: 10,
         negatives: 0.0,
+        swap_negatives: 0.0,
         holdout_articles: 0,
         group_by_length: false,
     };
@@ -144,6 +149,12 @@ impl TrainConfig {
             return bad(&format!(
                 "--negatives must be a number of at least 0, not {}",
                 self.negatives
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.swap_negatives) {
+            return bad(&format!(
+                "--swap-negatives must be a number from 0 to 1, not {}",
+                self.swap_negatives
             ));
         }
         self.windows()

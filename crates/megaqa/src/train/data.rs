@@ -3,7 +3,7 @@
 
 use megaqa_model::TokenizerFiles;
 use megaqa_text::negatives::splitmix64;
-use megaqa_text::{Dataset, TrainFeature, train_features, with_negatives};
+use megaqa_text::{Dataset, TrainFeature, train_features, with_negatives, with_swapped_questions};
 
 use super::TrainConfig;
 use crate::engine::tokenizer_of;
@@ -71,7 +71,10 @@ pub(super) fn features_of(
         ));
     }
     let (train, holdout) = data.split_last_articles(config.holdout_articles);
-    let negatives = |d: &Dataset| with_negatives(&d.examples, config.negatives, config.seed);
+    let negatives = |d: &Dataset| {
+        let other_paragraphs = with_negatives(&d.examples, config.negatives, config.seed);
+        with_swapped_questions(&other_paragraphs, config.swap_negatives, config.seed)
+    };
     let examples = negatives(&train);
     let tokenizer = tokenizer_of(origin, files, config.windows()).map_err(|e| e.to_string())?;
     let features = train_features(&tokenizer, &examples)
