@@ -25,7 +25,7 @@ xz -dc "$IN2/train.json.xz" > /tmp/mq/train.json
 [ -f "$IN/start/model.safetensors" ] || { echo "no $IN/start/model.safetensors: not the machine that trained" >&2; exit 2; }
 t0=$(date +%s)
 $M train --model "$IN/start" --train /tmp/mq/train.json --out /tmp/mq/ref --device wgpu --holdout-articles 2 \
-  --negatives 0.5 --max-seq-len 256 --doc-stride 64 --batch-size 32 --lr 1e-4 --warmup-ratio 0.1 \
+  --negatives 0.5 --swap-negatives 0.5 --max-seq-len 256 --doc-stride 64 --batch-size 32 --lr 1e-4 --warmup-ratio 0.1 \
   --weight-decay 0.01 --dropout 0 --group-by-length --epochs 3 --max-steps "$REF_STEPS" --seed 42 \
   --log-every 1 --save-every 100000 2>&1 | grep -v '^\s*$' | tail -4
 cp /tmp/mq/ref/metrics.jsonl "$OUT/megaqa-wgpu-f32-metrics.jsonl"

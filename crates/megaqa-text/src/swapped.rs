@@ -3,8 +3,8 @@
 //!
 //! Why: a question over another paragraph ([`crate::negatives`]) is an easy negative:
 //! the paragraph is about something else. SQuAD 2.0's unanswerable questions were
-//! written against the paragraph itself, most often by swapping an entity or a number
-//! ("When did the Norman conquest of *Italy* begin?" over a paragraph about England),
+//! written against the paragraph itself, often (21% in its paper) by swapping an entity
+//! or a number ("When did the Norman conquest of *Italy* begin?" over a paragraph about England),
 //! so the paragraph still looks right and only the detail is missing. These are made
 //! the same way, from answerable questions, over their own paragraph (target [CLS]).
 //!
@@ -28,6 +28,9 @@ struct Article {
     lowercase: HashSet<String>,
     /// Every capitalized word and every number the article writes, as written.
     candidates: BTreeSet<String>,
+    /// The candidates that are names or numbers, with their lower-cased forms, in order:
+    /// what a swap draws from (made once all paragraphs are read).
+    pool: Vec<(String, String)>,
 }
 
 impl Article {
@@ -44,11 +47,12 @@ impl Article {
         Self::is_number(word) || self.is_name(word)
     }
 
-    /// Same kind: both names, or both numbers of as many digits (a year for a year).
-    fn same_kind(&self, a: &str, b: &str) -> bool {
+    /// Two swappable words of the same kind: both names, or both numbers of as many
+    /// digits (a year for a year).
+    fn same_kind(a: &str, b: &str) -> bool {
         match (Self::is_number(a), Self::is_number(b)) {
             (true, true) => a.len() == b.len(),
-            (false, false) => self.is_name(a) && self.is_name(b),
+            (false, false) => true,
             _ => false,
         }
     }
@@ -112,6 +116,14 @@ pub fn with_swapped_questions(examples: &[Example], per_question: f64, seed: u64
             sentence_start = false;
         }
     }
+    for a in articles.values_mut() {
+        a.pool = a
+            .candidates
+            .iter()
+            .filter(|c| a.swappable(c))
+            .map(|c| (c.clone(), c.to_lowercase()))
+            .collect();
+    }
     let mut rng = seed ^ 0x7377_6170_7065_6421; // "swapped!"
     let mut made: Vec<(usize, Example)> = vec![];
     for ex in examples.iter().filter(|e| !e.is_impossible()) {
@@ -139,13 +151,12 @@ pub fn with_swapped_questions(examples: &[Example], per_question: f64, seed: u64
             continue;
         };
         let pool: Vec<&String> = a
-            .candidates
+            .pool
             .iter()
-            .filter(|c| a.same_kind(word, c))
-            .filter(|c| {
-                let lc = c.to_lowercase();
-                !paragraph.contains(&lc) && !in_question.contains(&lc)
+            .filter(|(c, lc)| {
+                Article::same_kind(word, c) && !paragraph.contains(lc) && !in_question.contains(lc)
             })
+            .map(|(c, _)| c)
             .collect();
         if pool.is_empty() {
             continue;
@@ -177,25 +188,7 @@ pub fn with_swapped_questions(examples: &[Example], per_question: f64, seed: u64
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::squad::GoldAnswer;
-
-    fn ex(id: &str, context: &str, question: &str, answer: Option<&str>) -> Example {
-        Example {
-            id: id.into(),
-            title: "Normans".into(),
-            context: context.into(),
-            question: question.into(),
-            answers: answer
-                .map(|a| {
-                    vec![GoldAnswer {
-                        text: a.into(),
-                        start: context.find(a).unwrap(),
-                    }]
-                })
-                .unwrap_or_default(),
-            path: format!("q[{id}]"),
-        }
-    }
+    use crate::negatives::tests::{check_seeded_rate, ex};
 
     const P1: &str = "The Norman conquest of England began in 1066. William led it.";
     const P2: &str = "In 1130 the Normans founded a kingdom in Sicily, ruled by Roger.";
@@ -205,13 +198,26 @@ mod tests {
         vec![
             ex(
                 "a",
+                "Normans",
                 P1,
                 "When did the conquest of England begin?",
                 Some("1066"),
             ),
-            ex("b", P1, "Who led the conquest in 1066?", Some("William")),
-            ex("c", P2, "Who ruled the kingdom in Sicily?", Some("Roger")),
-            ex("d", P3, "What is not asked in France?", None),
+            ex(
+                "b",
+                "Normans",
+                P1,
+                "Who led the conquest in 1066?",
+                Some("William"),
+            ),
+            ex(
+                "c",
+                "Normans",
+                P2,
+                "Who ruled the kingdom in Sicily?",
+                Some("Roger"),
+            ),
+            ex("d", "Normans", P3, "What is not asked in France?", None),
         ]
     }
 
@@ -280,20 +286,6 @@ mod tests {
 
     #[test]
     fn rates_are_seeded_and_about_right() {
-        let base: Vec<Example> = (0..400)
-            .map(|i| {
-                let mut e = sample()[i % 3].clone();
-                e.id = format!("{i}");
-                e
-            })
-            .collect();
-        let a = with_swapped_questions(&base, 0.25, 11);
-        assert_eq!(a, with_swapped_questions(&base, 0.25, 11));
-        assert_ne!(a, with_swapped_questions(&base, 0.25, 12));
-        let made = a.len() - base.len();
-        assert!(
-            (70..=130).contains(&made),
-            "{made} swaps for 400 questions at 0.25"
-        );
+        check_seeded_rate(&sample(), with_swapped_questions);
     }
 }

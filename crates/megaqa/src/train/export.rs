@@ -36,8 +36,10 @@ impl Trainer {
         let starts: Vec<i32> = self.features.iter().map(|f| f.start as i32).collect();
         let ends: Vec<i32> = self.features.iter().map(|f| f.end as i32).collect();
         let (mut order, mut sizes, mut lr) = (vec![], vec![], vec![]);
+        let mut epochs = super::data::EpochOrder::default();
+        let per_epoch = self.steps_per_epoch();
         for step in 0..self.total_steps() {
-            for mb in self.micro_batches(step) {
+            for mb in epochs.micro_batches(&self.features, &self.config, per_epoch, step) {
                 sizes.push(mb.len() as i32);
                 order.extend(mb.iter().map(|&i| i as i32));
             }

@@ -95,6 +95,7 @@ pub struct Trainer {
     scaling: LossScale,
     data_sha256: String,
     out: PathBuf,
+    order: data::EpochOrder,
 }
 
 impl Trainer {
@@ -146,6 +147,7 @@ impl Trainer {
             step: 0,
             data_sha256: String::new(),
             out: PathBuf::new(),
+            order: data::EpochOrder::default(),
         })
     }
 
@@ -204,12 +206,15 @@ impl Trainer {
     /// One optimizer update: forward/backward over its micro-batches, unscale,
     /// clip, AdamW.
     pub fn update(&mut self) -> Result<Update, String> {
-        self.update_on(&self.micro_batches(self.step))
+        let mbs = self.micro_batches(self.step);
+        self.update_on(&mbs)
     }
 
     /// The micro-batches (feature indices) of update `step`.
-    fn micro_batches(&self, step: u64) -> Vec<Vec<usize>> {
-        data::micro_batches(&self.features, &self.config, self.steps_per_epoch(), step)
+    fn micro_batches(&mut self, step: u64) -> Vec<Vec<usize>> {
+        let per_epoch = self.steps_per_epoch();
+        self.order
+            .micro_batches(&self.features, &self.config, per_epoch, step)
     }
 
     /// [`Trainer::update`] on given micro-batches of feature indices.
