@@ -9,7 +9,9 @@
 # TRAIN_QUESTIONS questions, 0 = all 87,599) + six CS224N dev-half articles (real SQuAD 2.0
 # unanswerable questions) + two more dev-half articles held out to choose the null
 # threshold; about 0.5 same-article negative per answerable question (the paragraph
-# sharing the most rare words with the question). Evaluated on the other eight dev-half
+# sharing the most rare words with the question), and in stage 5 and the GPU recipe about
+# 0.5 swapped question (a name or number the paragraph holds swapped for one it lacks,
+# over the question's own paragraph). Evaluated on the other eight dev-half
 # articles (Normans and Computational_complexity_theory among them), never trained or
 # tuned on. Recipe and why: README, "The shipped model".
 #
