@@ -37,40 +37,46 @@ pub(crate) fn words(text: &str) -> BTreeSet<String> {
 }
 
 /// The distinct paragraphs of one article with their word sets and word document
-/// frequencies.
-struct Article {
+/// frequencies (also what [`crate::swapped`] makes its negatives from).
+pub(crate) struct Article {
     /// Position among the articles, in file order.
-    index: usize,
-    paragraphs: Vec<Arc<str>>,
+    pub(crate) index: usize,
+    pub(crate) paragraphs: Vec<Arc<str>>,
     /// The paragraphs lower-cased, to look for answer texts in.
     lowered: Vec<String>,
-    words: Vec<BTreeSet<String>>,
+    /// Each paragraph's lower-cased words ([`words`]).
+    pub(crate) words: Vec<BTreeSet<String>>,
     df: HashMap<String, usize>,
 }
 
 impl Article {
-    /// Question-paragraph overlap weighted by inverse document frequency within the
-    /// article, so that words every paragraph has ("the", the article's title) count
-    /// for little.
+    /// Inverse document frequency of one of the article's (lower-cased) words within
+    /// the article: words every paragraph has ("the", the article's title) count for
+    /// little.
+    pub(crate) fn idf(&self, word: &str) -> f64 {
+        ((self.paragraphs.len() as f64 + 1.0) / self.df[word] as f64).ln()
+    }
+
+    /// Question-paragraph overlap weighted by [`Article::idf`].
     fn overlap(&self, question: &BTreeSet<String>, p: usize) -> f64 {
-        let n = self.paragraphs.len() as f64;
         question
             .iter()
             .filter(|w| self.words[p].contains(*w))
-            .map(|w| ((n + 1.0) / self.df[w] as f64).ln())
+            .map(|w| self.idf(w))
             .sum()
+    }
+
+    /// Where `context`, one of the article's paragraphs, sits among them.
+    pub(crate) fn paragraph(&self, context: &str) -> usize {
+        self.paragraphs
+            .iter()
+            .position(|p| **p == *context)
+            .expect("a paragraph of the article")
     }
 }
 
-/// `examples` followed by about `per_question` unanswerable examples for each
-/// answerable one (the whole part for each, the fraction by a seeded draw), each the
-/// question over another paragraph of the same article (same `title`). Negatives get
-/// the id `ID#negK` and come grouped by paragraph.
-pub fn with_negatives(examples: &[Example], per_question: f64, seed: u64) -> Vec<Example> {
-    let mut out = examples.to_vec();
-    if per_question <= 0.0 {
-        return out;
-    }
+/// The articles of `examples` by title, each with its distinct paragraphs in file order.
+pub(crate) fn articles(examples: &[Example]) -> HashMap<&str, Article> {
     let mut articles: HashMap<&str, Article> = HashMap::new();
     for ex in examples {
         let index = articles.len();
@@ -91,6 +97,19 @@ pub fn with_negatives(examples: &[Example], per_question: f64, seed: u64) -> Vec
             a.words.push(w);
         }
     }
+    articles
+}
+
+/// `examples` followed by about `per_question` unanswerable examples for each
+/// answerable one (the whole part for each, the fraction by a seeded draw), each the
+/// question over another paragraph of the same article (same `title`). Negatives get
+/// the id `ID#negK` and come grouped by paragraph.
+pub fn with_negatives(examples: &[Example], per_question: f64, seed: u64) -> Vec<Example> {
+    let mut out = examples.to_vec();
+    if per_question <= 0.0 {
+        return out;
+    }
+    let articles = articles(examples);
     let whole = per_question.floor() as usize;
     let frac = per_question - whole as f64;
     let mut rng = seed ^ 0x6E65_6761_7469_7665; // "negative"

@@ -16,50 +16,70 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use crate::negatives::{splitmix64, unit, words};
+use crate::negatives::{Article, articles, splitmix64, unit};
 use crate::squad::Example;
 
-/// What one article offers: its words' document frequencies, and its names and numbers.
-#[derive(Default)]
-struct Article {
-    paragraphs: usize,
-    df: HashMap<String, usize>,
+/// An article's names and numbers: what a swap takes out and puts in.
+struct Names {
     /// Lower-cased words the article writes in lower case somewhere: not names.
     lowercase: HashSet<String>,
-    /// Every capitalized word and every number the article writes, as written.
-    candidates: BTreeSet<String>,
-    /// The candidates that are names or numbers, with their lower-cased forms, in order:
-    /// what a swap draws from (made once all paragraphs are read).
+    /// Its names and numbers as written, each with its lower-cased form, in order.
     pool: Vec<(String, String)>,
 }
 
-impl Article {
+impl Names {
+    fn of(article: &Article) -> Self {
+        let mut lowercase = HashSet::new();
+        let mut candidates = BTreeSet::new();
+        for context in &article.paragraphs {
+            // A sentence's first word is capitalized whatever it is: it says nothing.
+            let mut sentence_start = true;
+            let mut last = 0;
+            for (at, w) in spans(context) {
+                sentence_start |= context[last..at].contains(['.', '!', '?', '\n']);
+                last = at + w.len();
+                if w.chars().next().is_some_and(char::is_lowercase) {
+                    lowercase.insert(w.to_lowercase());
+                } else if !sentence_start || is_number(w) {
+                    candidates.insert(w);
+                }
+                sentence_start = false;
+            }
+        }
+        let mut names = Names {
+            lowercase,
+            pool: vec![],
+        };
+        names.pool = candidates
+            .into_iter()
+            .filter(|c| names.swappable(c))
+            .map(|c| (c.to_string(), c.to_lowercase()))
+            .collect();
+        names
+    }
+
+    /// Capitalized, and never written in lower case in the article.
     fn is_name(&self, word: &str) -> bool {
         word.chars().next().is_some_and(char::is_uppercase)
             && !self.lowercase.contains(&word.to_lowercase())
     }
 
-    fn is_number(word: &str) -> bool {
-        word.bytes().all(|b| b.is_ascii_digit())
-    }
-
     fn swappable(&self, word: &str) -> bool {
-        Self::is_number(word) || self.is_name(word)
+        is_number(word) || self.is_name(word)
     }
+}
 
-    /// Two swappable words of the same kind: both names, or both numbers of as many
-    /// digits (a year for a year).
-    fn same_kind(a: &str, b: &str) -> bool {
-        match (Self::is_number(a), Self::is_number(b)) {
-            (true, true) => a.len() == b.len(),
-            (false, false) => true,
-            _ => false,
-        }
-    }
+fn is_number(word: &str) -> bool {
+    word.bytes().all(|b| b.is_ascii_digit())
+}
 
-    fn rarity(&self, lowered: &str) -> f64 {
-        let df = self.df.get(lowered).copied().unwrap_or(1) as f64;
-        ((self.paragraphs as f64 + 1.0) / df).ln()
+/// Two swappable words of the same kind: both names, or both numbers of as many
+/// digits (a year for a year).
+fn same_kind(a: &str, b: &str) -> bool {
+    match (is_number(a), is_number(b)) {
+        (true, true) => a.len() == b.len(),
+        (false, false) => true,
+        _ => false,
     }
 }
 
@@ -88,50 +108,18 @@ pub fn with_swapped_questions(examples: &[Example], per_question: f64, seed: u64
     if per_question <= 0.0 {
         return out;
     }
-    let mut articles: HashMap<&str, Article> = HashMap::new();
-    // Each distinct paragraph and its place in file order.
-    let mut order: HashMap<(&str, &str), usize> = HashMap::new();
-    for ex in examples {
-        let next = order.len();
-        if *order.entry((&ex.title, &ex.context)).or_insert(next) != next {
-            continue;
-        }
-        let a = articles.entry(&ex.title).or_default();
-        a.paragraphs += 1;
-        for w in words(&ex.context) {
-            *a.df.entry(w).or_default() += 1;
-        }
-        // A sentence's first word is capitalized whatever it is: it says nothing.
-        let mut sentence_start = true;
-        let mut last = 0;
-        for (at, w) in spans(&ex.context) {
-            let between = &ex.context[last..at];
-            sentence_start |= between.contains(['.', '!', '?', '\n']);
-            last = at + w.len();
-            if w.chars().next().is_some_and(char::is_lowercase) {
-                a.lowercase.insert(w.to_lowercase());
-            } else if !sentence_start || Article::is_number(w) {
-                a.candidates.insert(w.to_string());
-            }
-            sentence_start = false;
-        }
-    }
-    for a in articles.values_mut() {
-        a.pool = a
-            .candidates
-            .iter()
-            .filter(|c| a.swappable(c))
-            .map(|c| (c.clone(), c.to_lowercase()))
-            .collect();
-    }
+    let articles = articles(examples);
+    let names: HashMap<&str, Names> = articles.iter().map(|(t, a)| (*t, Names::of(a))).collect();
     let mut rng = seed ^ 0x7377_6170_7065_6421; // "swapped!"
-    let mut made: Vec<(usize, Example)> = vec![];
+    // ((article, paragraph), example) for each negative, to group them by paragraph.
+    let mut made: Vec<((usize, usize), Example)> = vec![];
     for ex in examples.iter().filter(|e| !e.is_impossible()) {
         if unit(&mut rng) >= per_question {
             continue;
         }
-        let a = &articles[&*ex.title];
-        let paragraph = words(&ex.context);
+        let (a, names) = (&articles[&*ex.title], &names[&*ex.title]);
+        let p = a.paragraph(&ex.context);
+        let paragraph = &a.words[p];
         let question = spans(&ex.question);
         let in_question: HashSet<String> = question.iter().map(|(_, w)| w.to_lowercase()).collect();
         // The rarest name or number the question shares with its paragraph (the first
@@ -139,10 +127,10 @@ pub fn with_swapped_questions(examples: &[Example], per_question: f64, seed: u64
         let mut target: Option<(usize, &str, f64)> = None;
         for &(at, w) in question.iter().skip(1) {
             let lw = w.to_lowercase();
-            if !paragraph.contains(&lw) || !a.swappable(w) {
+            if !paragraph.contains(&lw) || !names.swappable(w) {
                 continue;
             }
-            let r = a.rarity(&lw);
+            let r = a.idf(&lw);
             if target.is_none_or(|(_, _, best)| r > best) {
                 target = Some((at, w, r));
             }
@@ -150,11 +138,11 @@ pub fn with_swapped_questions(examples: &[Example], per_question: f64, seed: u64
         let Some((at, word, _)) = target else {
             continue;
         };
-        let pool: Vec<&String> = a
+        let pool: Vec<&String> = names
             .pool
             .iter()
             .filter(|(c, lc)| {
-                Article::same_kind(word, c) && !paragraph.contains(lc) && !in_question.contains(lc)
+                same_kind(word, c) && !paragraph.contains(lc) && !in_question.contains(lc)
             })
             .map(|(c, _)| c)
             .collect();
@@ -168,7 +156,7 @@ pub fn with_swapped_questions(examples: &[Example], per_question: f64, seed: u64
             &ex.question[at + word.len()..]
         );
         made.push((
-            order[&(&*ex.title, &*ex.context)],
+            (a.index, p),
             Example {
                 id: format!("{}#swap", ex.id),
                 title: ex.title.clone(),
@@ -189,6 +177,7 @@ pub fn with_swapped_questions(examples: &[Example], per_question: f64, seed: u64
 mod tests {
     use super::*;
     use crate::negatives::tests::{check_seeded_rate, ex};
+    use crate::negatives::words;
 
     const P1: &str = "The Norman conquest of England began in 1066. William led it.";
     const P2: &str = "In 1130 the Normans founded a kingdom in Sicily, ruled by Roger.";
