@@ -70,8 +70,9 @@ def at(t):
         return json.loads(subprocess.check_output([m, "evaluate", "--json", "--data", data, "--predictions", f.name]))
 cuts = sorted(set(odds.values()))
 lo, hi = 0, len(cuts) - 1  # the lowest cut whose HasAns F1 reaches 75
-if at(cuts[hi])["HasAns_f1"] < 75:
-    print(json.dumps({"HasAns_f1_75": None, "forced_HasAns_f1": at(cuts[hi])["HasAns_f1"]}))
+forced_f1 = at(cuts[hi])["HasAns_f1"]
+if forced_f1 < 75:
+    print(json.dumps({"HasAns_f1_75": None, "forced_HasAns_f1": forced_f1}))
     sys.exit()
 while lo < hi:
     mid = (lo + hi) // 2
