@@ -190,18 +190,20 @@ fn very_long_passages_and_questions_work() {
 
 /// `megaqa ask` on the CPU with a one-word question and passage, and `model`.
 fn ask_with(model: &Path) -> Command {
+    ask_on(model, "cpu", "q", "c")
+}
+
+/// `megaqa ask` with `model` on `device`, for one question over one passage.
+fn ask_on(model: impl AsRef<Path>, device: &str, question: &str, context: &str) -> Command {
     let mut c = megaqa();
-    c.args([
-        "ask",
+    c.args(["ask", "--model"]).arg(model.as_ref()).args([
         "--device",
-        "cpu",
+        device,
         "--question",
-        "q",
+        question,
         "--context",
-        "c",
-    ])
-    .arg("--model")
-    .arg(model);
+        context,
+    ]);
     c
 }
 
@@ -220,48 +222,9 @@ fn bad_inputs_fail_with_one_clear_line() {
         ]),
         "/nope/model",
     );
-    fails_cleanly(
-        megaqa().args([
-            "ask",
-            "--model",
-            &m,
-            "--device",
-            "cpu",
-            "--question",
-            "q",
-            "--context",
-            "  ",
-        ]),
-        "passage is empty",
-    );
-    fails_cleanly(
-        megaqa().args([
-            "ask",
-            "--model",
-            &m,
-            "--device",
-            "cpu",
-            "--question",
-            " ",
-            "--context",
-            "c",
-        ]),
-        "question is empty",
-    );
-    fails_cleanly(
-        megaqa().args([
-            "ask",
-            "--model",
-            &m,
-            "--device",
-            "tpu",
-            "--question",
-            "q",
-            "--context",
-            "c",
-        ]),
-        "unknown device",
-    );
+    fails_cleanly(&mut ask_on(&m, "cpu", "q", "  "), "passage is empty");
+    fails_cleanly(&mut ask_on(&m, "cpu", " ", "c"), "question is empty");
+    fails_cleanly(&mut ask_on(&m, "tpu", "q", "c"), "unknown device");
     fails_cleanly(
         &mut ask_with(Path::new(&fx("models/hostile/model.riva"))),
         ".nemo",
