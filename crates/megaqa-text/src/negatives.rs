@@ -30,10 +30,28 @@ pub(crate) fn unit(state: &mut u64) -> f64 {
 /// Lower-cased alphanumeric words, each once, in order (so that scores add up in
 /// the same order, and ties break the same way, on every run).
 pub(crate) fn words(text: &str) -> BTreeSet<String> {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
+    spans(text)
+        .into_iter()
+        .map(|(_, w)| w.to_lowercase())
         .collect()
+}
+
+/// Alphanumeric words with their byte offsets, as written: what [`words`] lower-cases,
+/// and where [`crate::swapped`] edits a question.
+pub(crate) fn spans(text: &str) -> Vec<(usize, &str)> {
+    let mut out = vec![];
+    let mut start = None;
+    for (i, c) in text.char_indices().chain([(text.len(), ' ')]) {
+        match (c.is_alphanumeric(), start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                out.push((s, &text[s..i]));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// The distinct paragraphs of one article with their word sets and word document

@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use crate::negatives::{Article, articles, splitmix64, unit};
+use crate::negatives::{Article, articles, spans, splitmix64, unit, words};
 use crate::squad::Example;
 
 /// An article's names and numbers: what a swap takes out and puts in.
@@ -83,23 +83,6 @@ fn same_kind(a: &str, b: &str) -> bool {
     }
 }
 
-/// Alphanumeric words with their byte ranges, as written.
-fn spans(text: &str) -> Vec<(usize, &str)> {
-    let mut out = vec![];
-    let mut start = None;
-    for (i, c) in text.char_indices().chain([(text.len(), ' ')]) {
-        match (c.is_alphanumeric(), start) {
-            (true, None) => start = Some(i),
-            (false, Some(s)) => {
-                out.push((s, &text[s..i]));
-                start = None;
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
 /// `examples` followed by about `per_question` (at most 1) swapped-question negatives
 /// for each answerable one, each over the question's own paragraph. They get the id
 /// `ID#swap` and come grouped by paragraph.
@@ -121,7 +104,7 @@ pub fn with_swapped_questions(examples: &[Example], per_question: f64, seed: u64
         let p = a.paragraph(&ex.context);
         let paragraph = &a.words[p];
         let question = spans(&ex.question);
-        let in_question: HashSet<String> = question.iter().map(|(_, w)| w.to_lowercase()).collect();
+        let in_question = words(&ex.question);
         // The rarest name or number the question shares with its paragraph (the first
         // on a tie); its first word is skipped: capitalized as the sentence's start.
         let mut target: Option<(usize, &str, f64)> = None;
@@ -177,7 +160,6 @@ pub fn with_swapped_questions(examples: &[Example], per_question: f64, seed: u64
 mod tests {
     use super::*;
     use crate::negatives::tests::{check_seeded_rate, ex};
-    use crate::negatives::words;
 
     const P1: &str = "The Norman conquest of England began in 1066. William led it.";
     const P2: &str = "In 1130 the Normans founded a kingdom in Sicily, ruled by Roger.";
