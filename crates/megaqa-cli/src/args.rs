@@ -152,9 +152,9 @@ pub struct PredictArgs {
     /// Output directory (created if missing).
     #[arg(long)]
     pub out: PathBuf,
-    /// Windows per network call.
-    #[arg(long, default_value_t = 8)]
-    pub batch_size: usize,
+    /// Windows per network call. Default: the device's (8 on the CPU, 32 on a GPU).
+    #[arg(long, value_parser = at_least_one)]
+    pub batch_size: Option<usize>,
     /// Open-collection evaluation: ignore each question's paragraph and read the passages
     /// BM25 retrieves from these documents instead; also writes retrieval.json.
     #[arg(long, num_args = 1.., conflicts_with = "index")]
@@ -205,8 +205,9 @@ pub struct ParityArgs {
     /// Also write device A's results, for `--against` elsewhere.
     #[arg(long)]
     pub export: Option<PathBuf>,
-    #[arg(long, default_value_t = 8)]
-    pub batch_size: usize,
+    /// Windows per network call. Default: each device's (8 on the CPU, 32 on a GPU).
+    #[arg(long, value_parser = at_least_one)]
+    pub batch_size: Option<usize>,
     /// Device A's weights and compute: f32, f16 or bf16.
     #[arg(long, value_enum, default_value_t = Compute::F32)]
     pub precision: Compute,
@@ -365,4 +366,13 @@ pub struct TrainArgs {
     /// tests/reference/train_squad_reference.py).
     #[arg(long, conflicts_with = "resume")]
     pub export: Option<PathBuf>,
+}
+
+/// `--batch-size`: a whole number of windows, at least one (0 is an error, not 1).
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("a batch holds at least 1 window".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{e} (a whole number of windows)")),
+    }
 }

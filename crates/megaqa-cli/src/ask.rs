@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::args::AskArgs;
 use crate::docs;
-use crate::shared::{load_engine, open_device, read_text};
+use crate::shared::{batch_size, load_engine, open_device, read_text};
 
 pub fn run(a: AskArgs) -> Result<ExitCode> {
     if a.question.trim().is_empty() {
@@ -30,7 +30,7 @@ pub fn run(a: AskArgs) -> Result<ExitCode> {
     }
     let opened = open_device(a.model.device)?;
     let engine = load_engine(&a.model.model, &opened, a.model.defaults, a.model.precision)?;
-    let answered = engine.ask(&a.question, &context, 8)?;
+    let answered = engine.ask(&a.question, &context, batch_size(None, &opened))?;
     let p = &answered.prediction;
     let top: Vec<_> = p.nbest.iter().take(a.top_k).collect();
     let null_prob = p

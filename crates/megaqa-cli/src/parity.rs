@@ -12,7 +12,7 @@ use megaqa::{QuestionResult, ResultsFile};
 use megaqa::model::device::DeviceKind;
 
 use crate::args::{Compute, DefaultsArgs, ParityArgs};
-use crate::shared::{load_engine, open_device, read_text, write_atomic};
+use crate::shared::{batch_size, load_engine, open_device, read_text, write_atomic};
 
 /// One question to run: (SQuAD id, question, passage).
 type Item = (Option<String>, String, String);
@@ -25,13 +25,14 @@ fn run_device(
 ) -> Result<ResultsFile> {
     let opened = open_device(Some(device))?;
     let engine = load_engine(&a.model, &opened, DefaultsArgs::default(), precision)?;
+    let batch = batch_size(a.batch_size, &opened);
     let mut results = Vec::with_capacity(items.len());
-    for chunk in items.chunks(a.batch_size.max(1) * 4) {
+    for chunk in items.chunks(batch * 4) {
         let pairs: Vec<(&str, &str)> = chunk
             .iter()
             .map(|(_, q, c)| (q.as_str(), c.as_str()))
             .collect();
-        for ((id, q, c), ans) in chunk.iter().zip(engine.answer_many(&pairs, a.batch_size)?) {
+        for ((id, q, c), ans) in chunk.iter().zip(engine.answer_many(&pairs, batch)?) {
             results.push(QuestionResult::new(id.clone(), q, c, &ans));
         }
     }

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::args::PredictArgs;
 use crate::docs;
-use crate::shared::{load_engine, open_device};
+use crate::shared::{batch_size, load_engine, open_device};
 
 pub fn run(a: PredictArgs) -> Result<ExitCode> {
     let data = Dataset::open(&a.data)?;
@@ -33,9 +33,10 @@ pub fn run(a: PredictArgs) -> Result<ExitCode> {
     let mut preds: Vec<(String, Prediction)> = Vec::with_capacity(data.examples.len());
     let mut retrieved: Vec<(String, serde_json::Value)> = Vec::new();
     // Enough questions per call to fill several batches of windows.
+    let batch = batch_size(a.batch_size, &opened);
     let per_call = match library {
-        Some(_) => a.batch_size.max(1),
-        None => a.batch_size.max(1) * 4,
+        Some(_) => batch,
+        None => batch * 4,
     };
     for chunk in data.examples.chunks(per_call) {
         let context = |e: &megaqa::text::Example| format!("question {}", e.path);
@@ -46,7 +47,7 @@ pub fn run(a: PredictArgs) -> Result<ExitCode> {
                     .map(|e| (e.question.as_str(), &*e.context))
                     .collect();
                 let answered = engine
-                    .answer_many(&items, a.batch_size)
+                    .answer_many(&items, batch)
                     .with_context(|| context(&chunk[0]))?;
                 for (ex, ans) in chunk.iter().zip(answered) {
                     windows += ans.windows.len();
@@ -67,7 +68,7 @@ pub fn run(a: PredictArgs) -> Result<ExitCode> {
                     })
                     .collect();
                 let mut answered = engine
-                    .answer_many(&items, a.batch_size)
+                    .answer_many(&items, batch)
                     .with_context(|| context(&chunk[0]))?
                     .into_iter();
                 for (ex, hs) in chunk.iter().zip(&hits) {
@@ -117,7 +118,7 @@ pub fn run(a: PredictArgs) -> Result<ExitCode> {
     }
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
-        "megaqa: {} questions, {windows} windows in {secs:.1} s ({:.1} windows/s) on {}; wrote {}",
+        "megaqa: {} questions, {windows} windows in {secs:.1} s ({:.1} windows/s, batches of {batch}) on {}; wrote {}",
         preds.len(),
         windows as f64 / secs,
         opened.name,

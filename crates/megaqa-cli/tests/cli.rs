@@ -269,6 +269,14 @@ fn bad_inputs_fail_with_one_clear_line() {
             .arg(&bad),
         "malformed JSON",
     );
+    fails_cleanly(
+        megaqa()
+            .args(["predict", "--model", &m, "--batch-size", "0", "--out"])
+            .arg(dir.path().join("o"))
+            .arg("--data")
+            .arg(fx("squad/dev-v2.0-two-articles.json")),
+        "--batch-size",
+    );
     let cut = dir.path().join("cut.nemo");
     let nemo = std::fs::read(fx("models/megatron-tiny.nemo")).unwrap();
     std::fs::write(&cut, &nemo[..nemo.len() / 2]).unwrap();
@@ -886,20 +894,14 @@ fn the_shipped_model_answers_squad_questions_it_never_saw() {
 
     let data = fx("squad/dev-v2.0-two-articles.json");
     let dir = tempfile::tempdir().unwrap();
+    // Without --batch-size: the CPU's measured default.
     megaqa()
-        .args([
-            "predict",
-            "--device",
-            "cpu",
-            "--batch-size",
-            "32",
-            "--model",
-            &model,
-        ])
+        .args(["predict", "--device", "cpu", "--model", &model])
         .args(["--data", &data, "--out"])
         .arg(dir.path())
         .assert()
-        .success();
+        .success()
+        .stderr(predicate::str::contains("batches of 8) on cpu"));
     let preds = read_json(&dir.path().join("predictions.json"));
     let odds = read_json(&dir.path().join("null_odds.json"));
     let nbest = read_json(&dir.path().join("nbest.json"));
