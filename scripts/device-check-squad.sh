@@ -7,6 +7,10 @@
 # 2. The trained model converted; `parity` wgpu vs cpu on the two-article dev file.
 # 3. Speed: training updates of the MiniLM shape (mixed, batch 32 x 256) and the 345M
 #    window (batch 1 and 8) on wgpu, PyTorch eager CUDA beside them.
+# 4. Last, so that a run cut short loses only this: `predict`'s default batch on a GPU
+#    (32; crates/megaqa-cli/src/shared.rs), the trained model over the two-article file
+#    at batch 8, 32 and 64, each after a run that tunes its shapes (parity tuned 32's).
+#    PREDICT_DEVICE=cpu PREDICT_MODEL=file tries it on a CPU.
 # Vulkan loaders: .gl (see the device tool's README). Results in $OUT.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -41,4 +45,14 @@ for b in 1 8; do
   $M bench --random megatron-345m --device wgpu --batch-size $b --runs 5 --json 2>&1 | tee -a "$OUT/bench-345m.json"
 done
 MEGAQA_BENCH_DEVICE=cuda MEGAQA_BENCH_RUNS=10 python3 tests/reference/bench_pytorch.py 2>&1 | grep '^{' | tee -a "$OUT/bench-345m.json"
+pm=${PREDICT_MODEL:-/tmp/mq/trained.safetensors}
+for b in 8 32 64; do
+  for run in tune timed; do
+    [ $run = tune ] && [ $b = 32 ] && [ -z "${PREDICT_MODEL:-}" ] && continue
+    $M predict --model "$pm" --data "$IN2/two-articles.json" --out /tmp/mq/predict-b$b \
+      --device "${PREDICT_DEVICE:-wgpu}" --batch-size $b 2>&1 | tail -1 > /tmp/mq/predict-b$b-$run.txt
+  done
+  sed -n "s/.*windows in \([0-9.]*\) s (\([0-9.]*\) windows\/s.*/{\"predict_batch\": $b, \"secs\": \1, \"windows_per_s\": \2}/p" \
+    /tmp/mq/predict-b$b-timed.txt | tee -a "$OUT/predict-batch.jsonl"
+done
 echo "done: $(( $(date +%s) - t0 )) s"

@@ -12,9 +12,6 @@
 #    fp16 beside it.
 # 4. training updates: 345M batch 12 and the MiniLM shape batch 32 x 256, f32 and
 #    mixed; PyTorch f32 and AMP beside them.
-# 5. predict's default batch on a GPU (32; crates/megaqa-cli/src/shared.rs): the shipped
-#    model over the two-article dev file at batch 8, 32 and 64, each run twice (the first
-#    tunes new shapes), the second timed. PREDICT_DEVICE=cpu tries the lines here.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 M="${MEGAQA:-megaqa}"
@@ -48,14 +45,5 @@ for p in f32 mixed; do
     python3 tests/reference/bench_train_pytorch.py 2>/dev/null | grep '^{' | tee -a "$J"
   MEGAQA_BENCH_DEVICE=cuda MEGAQA_BENCH_AMP=$amp MEGAQA_BENCH_SHAPE=minilm MEGAQA_BENCH_BATCH=32 MEGAQA_BENCH_SEQ=256 \
     MEGAQA_BENCH_RUNS=10 python3 tests/reference/bench_train_pytorch.py 2>/dev/null | grep '^{' | tee -a "$J"
-done
-shipped=assets/models/minilm-l6-squad.megaqa.safetensors
-for b in 8 32 64; do
-  for run in tune timed; do
-    "$M" predict --model $shipped --data $two --out "$O/predict-b$b" --device "${PREDICT_DEVICE:-wgpu}" \
-      --batch-size $b 2>&1 | tail -1 > "$O/predict-b$b-$run.txt"
-  done
-  sed -n "s/.*windows in \([0-9.]*\) s (\([0-9.]*\) windows\/s.*/{\"predict_batch\": $b, \"secs\": \1, \"windows_per_s\": \2}/p" \
-    "$O/predict-b$b-timed.txt" | tee -a "$J"
 done
 "$M" bench --random megatron-345m --device cpu --runs 2 --json 2>/dev/null | one | tee -a "$J"

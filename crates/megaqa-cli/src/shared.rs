@@ -33,7 +33,7 @@ pub fn open_device(kind: Option<DeviceKind>) -> Result<Opened> {
 /// shipped model over the two-article dev file (2026-11-30, 2 Intel Xeon cores: 39-46
 /// windows/s at 8, 42-44 at 4, 40-42 at 16, 37-38 at 32; the 345M shape gains 5% from 1 to
 /// 8). GPUs: 32, from the H100 figures of issue 12 (345M, 384 tokens: 28 ms a window at
-/// batch 8, 24 ms at 32); `scripts/gpu-check.sh` measures it again on a lent GPU.
+/// batch 8, 24 ms at 32); `scripts/device-check-squad.sh` measures it on a lent GPU.
 pub fn batch_size(asked: Option<usize>, opened: &Opened) -> usize {
     asked.unwrap_or(match opened.kind {
         DeviceKind::Cpu => 8,
