@@ -11,20 +11,15 @@
 #    (32; crates/megaqa-cli/src/shared.rs), the trained model over the two-article file
 #    at batch 8, 32 and 64, each after a run that tunes its shapes (parity tuned 32's).
 #    PREDICT_DEVICE=cpu PREDICT_MODEL=file tries it on a CPU.
-# Vulkan loaders: .gl (see the device tool's README). Results in $OUT.
+# Vulkan loaders: .gl (scripts/device-env.sh). Results in $OUT.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 IN=${GPU_IN:-.gpu}
 IN2=${GPU_IN2:-.gpu2}
 OUT=${OUT:-gpu-out}
 REF_STEPS=${REF_STEPS:-200}
-mkdir -p "$OUT" /tmp/mq
-for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
-[ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ] &&
-  export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-export XDG_RUNTIME_DIR=/tmp/xdg; mkdir -p -m 700 $XDG_RUNTIME_DIR
-M=/tmp/mq/megaqa
-xz -dc "$IN2/megaqa.xz" > $M && chmod +x $M
+mkdir -p "$OUT"
+source scripts/device-env.sh  # Vulkan loaders, $M
 xz -dc "$IN2/train.json.xz" > /tmp/mq/train.json
 [ -f "$IN/start/model.safetensors" ] || { echo "no $IN/start/model.safetensors: not the machine that trained" >&2; exit 2; }
 t0=$(date +%s)

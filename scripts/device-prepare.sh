@@ -5,6 +5,7 @@
 #   bash scripts/device-prepare.sh pack      # here: inputs into .gpu/ .gpu2/ .gl/, big tracked files set aside
 #   device run: bash scripts/device-train-squad.sh   carry [".gpu"]         (about 4-8 min)
 #   device run: bash scripts/device-check-squad.sh   carry [".gpu2", ".gl"] (at once, same warm machine)
+#   (issue 12's speed table: bash scripts/gpu-check.sh, carry [".gpu2", ".gl"], any machine)
 #   bash scripts/device-prepare.sh restore   # here, right after: the index as it was
 #   bash scripts/device-prepare.sh unpack DIR  # DIR: where the first run's files came back
 #   GPU=1 bash scripts/train-squad-model.sh  # here: threshold on the held-out articles, scores
@@ -33,6 +34,10 @@ pack)
   xz -9e -T2 -c /tmp/megaqa-device > .gpu2/megaqa.xz
   xz -9 -T2 -c "$G/train.json" > .gpu2/train.json.xz
   cp ../shared/data/squad/dev-v2.0-two-articles.json .gpu2/two-articles.json
+  # What scripts/gpu-check.sh reads of tests/fixtures, which stays here.
+  mkdir -p .gpu2/fixtures/models .gpu2/fixtures/squad
+  cp -r tests/fixtures/models/megatron-tiny .gpu2/fixtures/models/
+  cp tests/fixtures/squad/dev-v2.0-two-articles.json .gpu2/fixtures/squad/
   o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
   mkdir -p /tmp/amd64/partial && apt-get $o update -q >/dev/null &&
     (cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2 >/dev/null)

@@ -12,8 +12,18 @@
 #    fp16 beside it.
 # 4. training updates: 345M batch 12 and the MiniLM shape batch 32 x 256, f32 and
 #    mixed; PyTorch f32 and AMP beside them.
+# On a lent device machine the checkout travels without tests/fixtures (over the 64
+# MiB with the shipped model): after `scripts/device-prepare.sh pack`, carry [".gpu2",
+# ".gl"] and this takes megaqa (and the Vulkan loaders) from scripts/device-env.sh and
+# the two fixtures it needs from .gpu2/fixtures.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+fx=tests/fixtures
+if [ ! -d $fx/models ] && [ -f "${GPU_IN2:-.gpu2}/megaqa.xz" ]; then  # the device machine
+  source scripts/device-env.sh
+  MEGAQA=${MEGAQA:-$M}
+  fx="${GPU_IN2:-.gpu2}/fixtures"
+fi
 M="${MEGAQA:-megaqa}"
 O="${OUT:-gpu-out}"; mkdir -p "$O"
 J="$O/bench.jsonl"
@@ -21,9 +31,9 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 export MEGAQA_TUNE_CACHE="${MEGAQA_TUNE_CACHE:-/tmp/megaqa-tune}"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>&1 | tee "$O/gpu.txt"
 one() { tr -d '\n' | sed 's/  */ /g'; echo; }  # a pretty-printed JSON object on one line
-two=tests/fixtures/squad/dev-v2.0-two-articles.json
+two=$fx/squad/dev-v2.0-two-articles.json
 for p in f32 f16; do
-  "$M" parity --model tests/fixtures/models/megatron-tiny --data $two --device-a wgpu --device-b cpu \
+  "$M" parity --model $fx/models/megatron-tiny --data $two --device-a wgpu --device-b cpu \
     --precision "$p" --tolerance 1e-2 --export "$O/wgpu-results-$p.json" 2>&1 | tee "$O/parity-$p.txt"
 done
 rm -rf "$MEGAQA_TUNE_CACHE"
