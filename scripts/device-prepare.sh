@@ -34,10 +34,8 @@ pack)
   xz -9e -T2 -c /tmp/megaqa-device > .gpu2/megaqa.xz
   xz -9 -T2 -c "$G/train.json" > .gpu2/train.json.xz
   cp ../shared/data/squad/dev-v2.0-two-articles.json .gpu2/two-articles.json
-  # What scripts/gpu-check.sh reads of tests/fixtures, which stays here.
-  mkdir -p .gpu2/fixtures/models .gpu2/fixtures/squad
-  cp -r tests/fixtures/models/megatron-tiny .gpu2/fixtures/models/
-  cp tests/fixtures/squad/dev-v2.0-two-articles.json .gpu2/fixtures/squad/
+  # The other fixture scripts/gpu-check.sh reads (tests/fixtures stays here).
+  cp -r tests/fixtures/models/megatron-tiny .gpu2/
   o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
   mkdir -p /tmp/amd64/partial && apt-get $o update -q >/dev/null &&
     (cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2 >/dev/null)

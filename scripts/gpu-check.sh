@@ -15,14 +15,16 @@
 # On a lent device machine the checkout travels without tests/fixtures (over the 64
 # MiB with the shipped model): after `scripts/device-prepare.sh pack`, carry [".gpu2",
 # ".gl"] and this takes megaqa (and the Vulkan loaders) from scripts/device-env.sh and
-# the two fixtures it needs from .gpu2/fixtures.
+# the two fixtures it needs from .gpu2 (the tiny Megatron; the two-article file that
+# device-check-squad.sh reads too).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-fx=tests/fixtures
-if [ ! -d $fx/models ] && [ -f "${GPU_IN2:-.gpu2}/megaqa.xz" ]; then  # the device machine
+tiny=tests/fixtures/models/megatron-tiny
+two=tests/fixtures/squad/dev-v2.0-two-articles.json
+if [ ! -d $tiny ] && [ -f "${GPU_IN2:-.gpu2}/megaqa.xz" ]; then  # the device machine
   source scripts/device-env.sh
   MEGAQA=${MEGAQA:-$M}
-  fx="${GPU_IN2:-.gpu2}/fixtures"
+  tiny="${GPU_IN2:-.gpu2}/megatron-tiny" two="${GPU_IN2:-.gpu2}/two-articles.json"
 fi
 M="${MEGAQA:-megaqa}"
 O="${OUT:-gpu-out}"; mkdir -p "$O"
@@ -31,9 +33,8 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 export MEGAQA_TUNE_CACHE="${MEGAQA_TUNE_CACHE:-/tmp/megaqa-tune}"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>&1 | tee "$O/gpu.txt"
 one() { tr -d '\n' | sed 's/  */ /g'; echo; }  # a pretty-printed JSON object on one line
-two=$fx/squad/dev-v2.0-two-articles.json
 for p in f32 f16; do
-  "$M" parity --model $fx/models/megatron-tiny --data $two --device-a wgpu --device-b cpu \
+  "$M" parity --model $tiny --data $two --device-a wgpu --device-b cpu \
     --precision "$p" --tolerance 1e-2 --export "$O/wgpu-results-$p.json" 2>&1 | tee "$O/parity-$p.txt"
 done
 rm -rf "$MEGAQA_TUNE_CACHE"
