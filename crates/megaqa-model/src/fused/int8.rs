@@ -13,7 +13,12 @@
 //! The weights are kept in panels of 16 outputs, each pair of inputs' 16 x 2 weights
 //! side by side, so that a kernel multiplies one activation pair (broadcast) by 16
 //! outputs at once and accumulates each output in its own lane: no horizontal sums, and
-//! the scales and bias go on 16 outputs at a time. The products run on the best of
+//! the scales and bias go on 16 outputs at a time. The activations are laid out to
+//! match: tiles of [`TILE_ROWS`] rows, each input pair's values of the tile's rows side
+//! by side, so that a kernel reads one stream of activations rather than one per row
+//! (on 2 Intel Xeon cores, one thread, the 345M window's matmul shapes went from
+//! 220-270 to 285-295 GOP/s with 12 rows a tile this way rather than 8 read row by row,
+//! 2026-11-30). The products run on the best of
 //! three kernels the CPU has, all giving the same integers: AVX-512 VNNI (`vpdpwssd`,
 //! 32 products of i16 pairs summed into i32 per instruction), AVX2 (`vpmaddwd`, 16 at a
 //! time), or a portable loop. Weights are widened from int8 as they are loaded. A
@@ -37,8 +42,9 @@ const CHUNK: usize = 8192;
 /// Outputs per panel: one AVX-512 register of i32 sums.
 const PANEL: usize = 16;
 
-/// Activation rows a kernel call takes.
-const TILE_ROWS: usize = 8;
+/// Activation rows a kernel call takes: with two panels, 24 AVX-512 registers of sums,
+/// two of weights and one of the broadcast pair (of 32).
+const TILE_ROWS: usize = 12;
 
 /// A weight matrix `[out, in]` in int8, one scale per output.
 #[derive(Clone, Debug)]
@@ -114,12 +120,7 @@ impl QuantizedMatrix {
     pub fn matmul(&self, x: &[f32], rows: usize, bias: Option<&[f32]>) -> Vec<f32> {
         let (k, n) = (padded(self.inputs), self.outputs);
         assert_eq!(x.len(), rows * self.inputs);
-        let mut xq = vec![0i16; rows * k];
-        let xs: Vec<f32> = xq
-            .par_chunks_mut(k)
-            .zip(x.par_chunks(self.inputs))
-            .map(|(q, row)| quantize_activations(row, &mut q[..self.inputs]))
-            .collect();
+        let (xp, xs) = pack_activations(x, rows, self.inputs, k);
         let zeros;
         let bias = match bias {
             Some(b) => b,
@@ -133,35 +134,48 @@ impl QuantizedMatrix {
         let mut out: Vec<f32> = Vec::with_capacity(rows * n);
         let kernel = Kernel::detect();
         let panels = n.div_ceil(PANEL);
-        // Each job takes a block of rows (their activations in L2 while it runs)
+        // A tile's activations: `TILE_ROWS` values (i32 pairs) per input pair.
+        let tile_len = k / 2 * TILE_ROWS;
+        // Each job takes a block of tiles (their activations in L2 while it runs)
         // against a group of panels (each pair's weights stay in L2 across the rows).
-        let row_block = (262_144 / (2 * k)).clamp(TILE_ROWS, 256) / TILE_ROWS * TILE_ROWS;
+        let block = (262_144 / (2 * k) / TILE_ROWS).clamp(1, 256 / TILE_ROWS);
         // Panels go in pairs, so a group is an even number of them.
         let group = 8;
-        let (row_blocks, groups) = (rows.div_ceil(row_block), panels.div_ceil(group));
+        let tiles = rows.div_ceil(TILE_ROWS);
+        let (blocks, groups) = (tiles.div_ceil(block), panels.div_ceil(group));
         let dst = super::Shared(out.as_mut_ptr());
-        (0..row_blocks * groups).into_par_iter().for_each(|job| {
-            let (rb, g) = (job / groups, job % groups);
-            let r_end = ((rb + 1) * row_block).min(rows);
+        // Rayon hands each thread a run of neighbouring jobs, so their order says what
+        // a thread keeps in L2 and what it reads again: group by group, all the weights
+        // are read once and the activations once per group; block by block, the other
+        // way round. The order that reads fewer bytes: by group for the 345M window's
+        // FFN-out (4 MB of weights x 16 blocks against 3 MB of activations x 8 groups),
+        // by block for its other matmuls and for batches of many windows.
+        let weight_bytes = panels * PANEL * k;
+        let by_group = weight_bytes * blocks > xp.len() * 4 * groups;
+        (0..blocks * groups).into_par_iter().for_each(|job| {
+            let (g, b) = if by_group {
+                (job / blocks, job % blocks)
+            } else {
+                (job % groups, job / groups)
+            };
             let p_end = ((g + 1) * group).min(panels);
             for p in (g * group..p_end).step_by(2) {
-                // Past the last panel or row, repeat it: computed, never written.
+                // Past the last panel, repeat it: computed, never written.
                 let ps = [p, (p + 1).min(panels - 1)];
-                for r in (rb * row_block..r_end).step_by(TILE_ROWS) {
-                    let rs: [usize; TILE_ROWS] = std::array::from_fn(|i| (r + i).min(rows - 1));
-                    let tile = |from: usize, to: usize| {
-                        let x = rs.map(|r| &xq[r * k + from..r * k + to]);
+                for tile in b * block..((b + 1) * block).min(tiles) {
+                    let x = &xp[tile * tile_len..(tile + 1) * tile_len];
+                    let part = |from: usize, to: usize| {
                         let w =
                             ps.map(|p| &self.values[(p * k + from) * PANEL..(p * k + to) * PANEL]);
-                        kernel.tile(x, w)
+                        kernel.tile(&x[from / 2 * TILE_ROWS..to / 2 * TILE_ROWS], w)
                     };
                     // One piece of K needs no i64 (all of the project's models).
                     let d: [[f32; PANEL]; 2 * TILE_ROWS] = if k <= CHUNK {
-                        tile(0, k).map(|d| d.map(|v| v as f32))
+                        part(0, k).map(|d| d.map(|v| v as f32))
                     } else {
                         let mut d = [[0i64; PANEL]; 2 * TILE_ROWS];
                         for from in (0..k).step_by(CHUNK) {
-                            for (d, part) in d.iter_mut().zip(tile(from, (from + CHUNK).min(k))) {
+                            for (d, part) in d.iter_mut().zip(part(from, (from + CHUNK).min(k))) {
                                 for (d, part) in d.iter_mut().zip(part) {
                                     *d += i64::from(part);
                                 }
@@ -169,10 +183,9 @@ impl QuantizedMatrix {
                         }
                         d.map(|d| d.map(|v| v as f32))
                     };
-                    for (i, &row) in rs.iter().enumerate() {
-                        if row != r + i {
-                            continue;
-                        }
+                    // The tile's rows past the last (zeros) are computed, never written.
+                    for i in 0..TILE_ROWS.min(rows - tile * TILE_ROWS) {
+                        let row = tile * TILE_ROWS + i;
                         for (h, &panel) in ps.iter().enumerate() {
                             if h > 0 && panel == ps[0] {
                                 continue;
@@ -239,6 +252,41 @@ pub fn linear(
     let x = super::into_flex(x);
     let out = w.matmul(&super::row_major(&x), batch * seq, bias.as_deref());
     Ok(super::from_flex(out, [batch, seq, w.outputs]))
+}
+
+/// The rows of `x` (`rows x inputs`) quantised to 12 bits and laid out for the kernels:
+/// tile `t`'s input pair `i` of its row `r` at `(t * k / 2 + i) * TILE_ROWS + r`, both
+/// values in one i32 (the first in the low half, as a little-endian load of the two
+/// i16s reads them), inputs past `inputs` and rows past `rows` zero. With the rows'
+/// scales (0 past `rows`).
+fn pack_activations(x: &[f32], rows: usize, inputs: usize, k: usize) -> (Vec<i32>, Vec<f32>) {
+    let tiles = rows.div_ceil(TILE_ROWS);
+    let mut packed = vec![0i32; tiles * k / 2 * TILE_ROWS];
+    let mut scales = vec![0.0f32; tiles * TILE_ROWS];
+    packed
+        .par_chunks_mut(k / 2 * TILE_ROWS)
+        .zip(scales.par_chunks_mut(TILE_ROWS))
+        .enumerate()
+        .for_each(|(tile, (packed, scales))| {
+            let mut q = vec![0i16; k];
+            for (r, scale) in scales.iter_mut().enumerate() {
+                let row = tile * TILE_ROWS + r;
+                if row >= rows {
+                    break;
+                }
+                *scale =
+                    quantize_activations(&x[row * inputs..(row + 1) * inputs], &mut q[..inputs]);
+                for (i, pair) in q.chunks_exact(2).enumerate() {
+                    packed[i * TILE_ROWS + r] = pair_of(pair[0], pair[1]);
+                }
+            }
+        });
+    (packed, scales)
+}
+
+/// Two i16s in one i32, the first in the low half.
+fn pair_of(first: i16, second: i16) -> i32 {
+    (u32::from(first as u16) | (u32::from(second as u16) << 16)) as i32
 }
 
 /// Symmetric 12-bit quantisation of one row of activations into `out`: returns the
@@ -337,13 +385,17 @@ impl Kernel {
         all
     }
 
-    /// `TILE_ROWS` activation rows by two panels of weights: for row `r` and panel `h`,
-    /// `[r * 2 + h]` holds the panel's 16 inner products. Rows have one length, a
-    /// multiple of [`STEP`] and at most [`CHUNK`], with values within +-2047; each
-    /// panel slice holds that many inputs' weights (16 bytes per input), within +-127.
-    fn tile(self, x: [&[i16]; TILE_ROWS], w: [&[i8]; 2]) -> [[i32; PANEL]; 2 * TILE_ROWS] {
-        debug_assert!(x[0].len().is_multiple_of(STEP) && x[0].len() <= CHUNK);
-        debug_assert!(w.iter().all(|w| w.len() == x[0].len() * PANEL));
+    /// A tile's `TILE_ROWS` activation rows (packed: each input pair's `TILE_ROWS`
+    /// pairs side by side, see [`pack_activations`]) by two panels of weights: for row
+    /// `r` and panel `h`, `[r * 2 + h]` holds the panel's 16 inner products. The rows
+    /// hold a multiple of [`STEP`] inputs and at most [`CHUNK`], with values within
+    /// +-2047; each panel slice holds that many inputs' weights (16 bytes per input),
+    /// within +-127.
+    fn tile(self, x: &[i32], w: [&[i8]; 2]) -> [[i32; PANEL]; 2 * TILE_ROWS] {
+        let inputs = x.len() / TILE_ROWS * 2;
+        debug_assert!(x.len().is_multiple_of(TILE_ROWS));
+        debug_assert!(inputs.is_multiple_of(STEP) && inputs <= CHUNK);
+        debug_assert!(w.iter().all(|w| w.len() == inputs * PANEL));
         match self {
             Self::Portable => portable_tile(x, w),
             #[cfg(target_arch = "x86_64")]
@@ -356,33 +408,25 @@ impl Kernel {
     }
 }
 
-fn portable_tile(x: [&[i16]; TILE_ROWS], w: [&[i8]; 2]) -> [[i32; PANEL]; 2 * TILE_ROWS] {
+fn portable_tile(x: &[i32], w: [&[i8]; 2]) -> [[i32; PANEL]; 2 * TILE_ROWS] {
     std::array::from_fn(|rh| {
-        let (x, w) = (x[rh / 2], w[rh % 2]);
+        let (r, w) = (rh / 2, w[rh % 2]);
         std::array::from_fn(|j| {
-            x.chunks_exact(2)
+            x.chunks_exact(TILE_ROWS)
                 .zip(w.chunks_exact(2 * PANEL))
-                .map(|(a, b)| {
-                    i32::from(a[0]) * i32::from(b[2 * j])
-                        + i32::from(a[1]) * i32::from(b[2 * j + 1])
+                .map(|(pairs, b)| {
+                    let (first, second) = (pairs[r] as i16, (pairs[r] >> 16) as i16);
+                    i32::from(first) * i32::from(b[2 * j])
+                        + i32::from(second) * i32::from(b[2 * j + 1])
                 })
                 .sum()
         })
     })
 }
 
-/// One input pair of an activation row as the i32 that holds both i16s.
-///
-/// # Safety
-/// `2 t + 1 < row.len()`.
-#[cfg(target_arch = "x86_64")]
-unsafe fn pair(row: &[i16], t: usize) -> i32 {
-    unsafe { row.as_ptr().add(2 * t).cast::<i32>().read_unaligned() }
-}
-
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{PANEL, TILE_ROWS, pair};
+    use super::{PANEL, TILE_ROWS};
     use std::arch::x86_64::*;
 
     #[target_feature(enable = "avx2")]
@@ -393,14 +437,13 @@ mod avx2 {
     /// Four rows at a time by one panel (two registers of 8 outputs), an input pair a
     /// step: the pair is broadcast and `vpmaddwd` adds its two products per output.
     #[target_feature(enable = "avx2")]
-    pub unsafe fn tile(x: [&[i16]; TILE_ROWS], w: [&[i8]; 2]) -> [[i32; PANEL]; 2 * TILE_ROWS] {
+    pub unsafe fn tile(x: &[i32], w: [&[i8]; 2]) -> [[i32; PANEL]; 2 * TILE_ROWS] {
         let mut out = [[0i32; PANEL]; 2 * TILE_ROWS];
         for (h, w) in w.iter().enumerate() {
             for r0 in (0..TILE_ROWS).step_by(4) {
                 let mut acc = [_mm256_setzero_si256(); 8];
-                for t in 0..x[0].len() / 2 {
-                    // SAFETY: 32 t + 32 <= w.len() and 2 t + 1 < x[r].len() (the
-                    // caller's lengths).
+                for (t, pairs) in x.chunks_exact(TILE_ROWS).enumerate() {
+                    // SAFETY: 32 t + 32 <= w.len() (the caller's lengths).
                     let (lo, hi) = unsafe {
                         let p = w.as_ptr().add(32 * t);
                         (
@@ -409,7 +452,7 @@ mod avx2 {
                         )
                     };
                     for r in 0..4 {
-                        let a = _mm256_set1_epi32(unsafe { pair(x[r0 + r], t) });
+                        let a = _mm256_set1_epi32(pairs[r0 + r]);
                         acc[2 * r] = _mm256_add_epi32(acc[2 * r], _mm256_madd_epi16(a, lo));
                         acc[2 * r + 1] = _mm256_add_epi32(acc[2 * r + 1], _mm256_madd_epi16(a, hi));
                     }
@@ -429,28 +472,73 @@ mod avx2 {
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{PANEL, TILE_ROWS, pair};
+    use super::{PANEL, TILE_ROWS};
     use std::arch::x86_64::*;
 
+    /// [`super::quantize_activations_lanes`] written out in AVX-512: what the compiler
+    /// made of that one kept scalar steps (the saturating casts, and a gather of pairs
+    /// for the largest magnitude), and quantising took a fifth of an int8 matmul's time
+    /// on 2 Intel Xeon cores (perf, 2026-11-30). The same integers and scale: the same
+    /// `x * (levels / max)`, rounded half away from zero (truncate, then step away where
+    /// the part cut off is at least a half).
     #[target_feature(enable = "avx512f,avx512bw")]
     pub unsafe fn quantize_activations(row: &[f32], out: &mut [i16]) -> f32 {
-        super::quantize_activations_lanes(row, out)
+        assert!(out.len() >= row.len());
+        let len = row.len();
+        // Lanes of the last 16 (or fewer) values.
+        let tail =
+            |i: usize| -> __mmask16 { (((1u32 << (len - i).min(16)) - 1) & 0xffff) as __mmask16 };
+        let (mut max, mut bad) = (_mm512_setzero_ps(), 0 as __mmask16);
+        let infinity = _mm512_set1_ps(f32::INFINITY);
+        for i in (0..len).step_by(16) {
+            // SAFETY: the mask keeps the load within `row`.
+            let v = unsafe { _mm512_maskz_loadu_ps(tail(i), row.as_ptr().add(i)) };
+            let a = _mm512_abs_ps(v);
+            // Not below infinity: infinite or NaN.
+            bad |= _mm512_cmp_ps_mask::<_CMP_NLT_UQ>(a, infinity);
+            max = _mm512_max_ps(max, a);
+        }
+        let max = _mm512_reduce_max_ps(max);
+        if bad != 0 || max == 0.0 {
+            out[..len].fill(0);
+            return if bad != 0 { f32::NAN } else { 0.0 };
+        }
+        let inv = _mm512_set1_ps(super::ACT_MAX / max);
+        let (half, one) = (_mm512_set1_ps(0.5), _mm512_set1_ps(1.0));
+        for i in (0..len).step_by(16) {
+            let m = tail(i);
+            // SAFETY: as above, for `row` and for `out` (at least as long).
+            unsafe {
+                let v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, row.as_ptr().add(i)), inv);
+                let t = _mm512_roundscale_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(v);
+                let away =
+                    _mm512_cmp_ps_mask::<_CMP_GE_OQ>(_mm512_abs_ps(_mm512_sub_ps(v, t)), half);
+                // t + copysign(1, v) where the cut-off part is at least a half.
+                let step = _mm512_castsi512_ps(_mm512_or_si512(
+                    _mm512_castps_si512(one),
+                    _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(i32::MIN)),
+                ));
+                let r = _mm512_mask_add_ps(t, away, t, step);
+                let q = _mm512_cvtsepi32_epi16(_mm512_cvttps_epi32(r));
+                _mm256_mask_storeu_epi16(out.as_mut_ptr().add(i).cast(), m, q);
+            }
+        }
+        max / super::ACT_MAX
     }
 
-    /// Eight rows by two panels, an input pair a step: each panel's 32 weight bytes
-    /// are widened to i16 once, and `vpdpwssd` adds the broadcast pair's two products
-    /// to each of the 16 outputs.
+    /// All the tile's rows by two panels, an input pair a step: each panel's 32 weight
+    /// bytes are widened to i16 once, and `vpdpwssd` adds the broadcast pair's two
+    /// products to each of the 16 outputs.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    pub unsafe fn tile(x: [&[i16]; TILE_ROWS], w: [&[i8]; 2]) -> [[i32; PANEL]; 2 * TILE_ROWS] {
+    pub unsafe fn tile(x: &[i32], w: [&[i8]; 2]) -> [[i32; PANEL]; 2 * TILE_ROWS] {
         let mut acc = [_mm512_setzero_si512(); 2 * TILE_ROWS];
-        for t in 0..x[0].len() / 2 {
-            // SAFETY: 32 t + 32 <= w.len() and 2 t + 1 < x[r].len() (the caller's
-            // lengths).
+        for (t, pairs) in x.chunks_exact(TILE_ROWS).enumerate() {
+            // SAFETY: 32 t + 32 <= w.len() (the caller's lengths).
             let b = w.map(|w| unsafe {
                 _mm512_cvtepi8_epi16(_mm256_loadu_si256(w.as_ptr().add(32 * t).cast()))
             });
-            for r in 0..TILE_ROWS {
-                let a = _mm512_set1_epi32(unsafe { pair(x[r], t) });
+            for (r, &pair) in pairs.iter().enumerate() {
+                let a = _mm512_set1_epi32(pair);
                 acc[2 * r] = _mm512_dpwssd_epi32(acc[2 * r], a, b[0]);
                 acc[2 * r + 1] = _mm512_dpwssd_epi32(acc[2 * r + 1], a, b[1]);
             }
@@ -573,11 +661,19 @@ mod tests {
         let want: [[i32; PANEL]; 2 * TILE_ROWS] = std::array::from_fn(|rh| {
             std::array::from_fn(|j| dot(&x[rh / 2], &w[(rh % 2) * PANEL + j]))
         });
-        let rows: [&[i16]; TILE_ROWS] = std::array::from_fn(|r| x[r].as_slice());
         let k = padded(inputs);
+        let packed: Vec<i32> = (0..k / 2)
+            .flat_map(|i| {
+                let x = &x;
+                (0..TILE_ROWS).map(move |r| {
+                    let at = |i: usize| x[r].get(i).copied().unwrap_or(0);
+                    pair_of(at(2 * i), at(2 * i + 1))
+                })
+            })
+            .collect();
         let panels = [&m.values[..k * PANEL], &m.values[k * PANEL..]];
         for kernel in Kernel::available() {
-            assert_eq!(kernel.tile(rows, panels), want, "{kernel:?}");
+            assert_eq!(kernel.tile(&packed, panels), want, "{kernel:?}");
         }
         #[cfg(target_arch = "x86_64")]
         if std::is_x86_feature_detected!("avx2") {
@@ -585,6 +681,39 @@ mod tests {
                 Kernel::available().len() > 1,
                 "this CPU's fast kernel was not tested"
             );
+        }
+    }
+
+    /// Every quantiser this CPU runs gives the portable one's integers and scale: odd
+    /// lengths, exact halves after scaling, a row of zeros, a NaN and an infinity.
+    #[test]
+    fn every_activation_quantiser_gives_the_same_integers() {
+        let mut rows: Vec<Vec<f32>> = [1usize, 15, 16, 17, 75, 384, 1031]
+            .iter()
+            .enumerate()
+            .map(|(seed, &n)| {
+                pseudo_random(n, seed as u32 + 10)
+                    .iter()
+                    .map(|v| v * 7.5)
+                    .collect()
+            })
+            .collect();
+        // Largest 2047: then k / 2 lands on k + 0.5 (ties) once scaled.
+        rows.push(
+            (0..40)
+                .map(|i| if i == 0 { 2047.0 } else { i as f32 - 20.5 })
+                .collect(),
+        );
+        rows.push(vec![0.0; 33]);
+        rows.push(vec![1.0, f32::NAN, 2.0]);
+        rows.push(vec![1.0, 2.0, f32::NEG_INFINITY, 0.5]);
+        for row in &rows {
+            let mut want = vec![7i16; row.len()];
+            let scale = quantize_activations_lanes(row, &mut want);
+            let mut got = vec![7i16; row.len()];
+            let got_scale = quantize_activations(row, &mut got);
+            assert_eq!(got, want, "{} values", row.len());
+            assert_eq!(got_scale.to_bits(), scale.to_bits(), "{} values", row.len());
         }
     }
 
