@@ -295,7 +295,10 @@ fn pair_of(first: i16, second: i16) -> i32 {
 fn quantize_activations(row: &[f32], out: &mut [i16]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512bw") {
+        if std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("avx512vl")
+        {
             // SAFETY: the features were just detected.
             return unsafe { avx512::quantize_activations(row, out) };
         }
@@ -481,7 +484,7 @@ mod avx512 {
     /// on 2 Intel Xeon cores (perf, 2026-11-30). The same integers and scale: the same
     /// `x * (levels / max)`, rounded half away from zero (truncate, then step away where
     /// the part cut off is at least a half).
-    #[target_feature(enable = "avx512f,avx512bw")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
     pub unsafe fn quantize_activations(row: &[f32], out: &mut [i16]) -> f32 {
         assert!(out.len() >= row.len());
         let len = row.len();
@@ -707,13 +710,38 @@ mod tests {
         rows.push(vec![0.0; 33]);
         rows.push(vec![1.0, f32::NAN, 2.0]);
         rows.push(vec![1.0, 2.0, f32::NEG_INFINITY, 0.5]);
+        type Quantiser = fn(&[f32], &mut [i16]) -> f32;
+        let mut quantisers: Vec<(&str, Quantiser)> = vec![("dispatched", quantize_activations)];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx2") {
+                // SAFETY: AVX2 was detected.
+                quantisers.push(("avx2", |r, o| unsafe { avx2::quantize_activations(r, o) }));
+            }
+            if std::is_x86_feature_detected!("avx512f")
+                && std::is_x86_feature_detected!("avx512bw")
+                && std::is_x86_feature_detected!("avx512vl")
+            {
+                // SAFETY: the features were detected.
+                quantisers.push(("avx512", |r, o| unsafe {
+                    avx512::quantize_activations(r, o)
+                }));
+            }
+        }
         for row in &rows {
             let mut want = vec![7i16; row.len()];
             let scale = quantize_activations_lanes(row, &mut want);
-            let mut got = vec![7i16; row.len()];
-            let got_scale = quantize_activations(row, &mut got);
-            assert_eq!(got, want, "{} values", row.len());
-            assert_eq!(got_scale.to_bits(), scale.to_bits(), "{} values", row.len());
+            for (name, quantise) in &quantisers {
+                let mut got = vec![7i16; row.len()];
+                let got_scale = quantise(row, &mut got);
+                assert_eq!(got, want, "{name}, {} values", row.len());
+                assert_eq!(
+                    got_scale.to_bits(),
+                    scale.to_bits(),
+                    "{name}, {} values",
+                    row.len()
+                );
+            }
         }
     }
 
