@@ -22,9 +22,10 @@ pub fn quantize_row(row: &[f32], out: &mut [i8]) -> f32 {
 /// compiler vectorises it for whichever instructions its caller enables (the int8
 /// matmul quantises activations with it under AVX2 and AVX-512): the largest magnitude
 /// is kept in 16 lanes by compare-and-select (what `vmaxps` does), a value that is not
-/// finite is caught by a compare, values round by [`round_half_away`] and go to i32
-/// before the narrow type (a float-to-i16 cast saturates value by value, in scalar
-/// code). Every build gives the same integers.
+/// finite is caught by a compare, and values round by [`round_half_away`] and convert
+/// to i32 unchecked (`f32::round` and saturating casts stayed scalar: quantising took a
+/// fifth of an int8 matmul's time on 2 Intel Xeon cores, perf, 2026-11-30; now ~5%).
+/// Every build gives the same integers.
 #[inline(always)]
 pub fn quantize_symmetric<T: Copy + Default>(
     row: &[f32],
@@ -59,15 +60,16 @@ pub fn quantize_symmetric<T: Copy + Default>(
     }
     let inv = levels / max;
     for (q, x) in out.iter_mut().zip(row) {
-        *q = narrow(round_half_away(x * inv) as i32);
+        // SAFETY: `x * inv` is finite (the row is) and within +-`levels` (rounding
+        // aside), far inside i32. `as i32` would saturate value by value in scalar code.
+        *q = narrow(unsafe { round_half_away(x * inv).to_int_unchecked::<i32>() });
     }
     max / levels
 }
 
 /// `v.round()` (halves away from zero) in operations that vectorise: `f32::round` has
-/// no x86 instruction, so it stayed a call to libm's `roundf` per value, which made
-/// quantising the activations a fifth of an int8 matmul's time (perf, 2026-11-30).
-/// `trunc` is one instruction and `v - trunc(v)` is exact, so this is `round` to the bit.
+/// no x86 instruction, so it stayed a call to libm's `roundf` per value. `trunc` is one
+/// instruction and `v - trunc(v)` is exact, so this is `round` to the bit.
 #[inline(always)]
 fn round_half_away(v: f32) -> f32 {
     let t = v.trunc();

@@ -150,8 +150,8 @@ impl QuantizedMatrix {
         // way round. The order that reads fewer bytes: by group for the 345M window's
         // FFN-out (4 MB of weights x 16 blocks against 3 MB of activations x 8 groups),
         // by block for its other matmuls and for batches of many windows.
-        let weight_bytes = panels * PANEL * k;
-        let by_group = weight_bytes * blocks > xp.len() * 4 * groups;
+        let (weight_bytes, activation_bytes) = (self.values.len(), size_of_val(xp.as_slice()));
+        let by_group = weight_bytes * blocks > activation_bytes * groups;
         (0..blocks * groups).into_par_iter().for_each(|job| {
             let (g, b) = if by_group {
                 (job / blocks, job % blocks)
@@ -295,10 +295,7 @@ fn pair_of(first: i16, second: i16) -> i32 {
 fn quantize_activations(row: &[f32], out: &mut [i16]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     {
-        if std::is_x86_feature_detected!("avx512f")
-            && std::is_x86_feature_detected!("avx512bw")
-            && std::is_x86_feature_detected!("avx512vl")
-        {
+        if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512bw") {
             // SAFETY: the features were just detected.
             return unsafe { avx512::quantize_activations(row, out) };
         }
@@ -478,55 +475,9 @@ mod avx512 {
     use super::{PANEL, TILE_ROWS};
     use std::arch::x86_64::*;
 
-    /// [`super::quantize_activations_lanes`] written out in AVX-512: what the compiler
-    /// made of that one kept scalar steps (the saturating casts, and a gather of pairs
-    /// for the largest magnitude), and quantising took a fifth of an int8 matmul's time
-    /// on 2 Intel Xeon cores (perf, 2026-11-30). The same integers and scale: the same
-    /// `x * (levels / max)`, rounded half away from zero (truncate, then step away where
-    /// the part cut off is at least a half).
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    #[target_feature(enable = "avx512f,avx512bw")]
     pub unsafe fn quantize_activations(row: &[f32], out: &mut [i16]) -> f32 {
-        assert!(out.len() >= row.len());
-        let len = row.len();
-        // Lanes of the last 16 (or fewer) values.
-        let tail =
-            |i: usize| -> __mmask16 { (((1u32 << (len - i).min(16)) - 1) & 0xffff) as __mmask16 };
-        let (mut max, mut bad) = (_mm512_setzero_ps(), 0 as __mmask16);
-        let infinity = _mm512_set1_ps(f32::INFINITY);
-        for i in (0..len).step_by(16) {
-            // SAFETY: the mask keeps the load within `row`.
-            let v = unsafe { _mm512_maskz_loadu_ps(tail(i), row.as_ptr().add(i)) };
-            let a = _mm512_abs_ps(v);
-            // Not below infinity: infinite or NaN.
-            bad |= _mm512_cmp_ps_mask::<_CMP_NLT_UQ>(a, infinity);
-            max = _mm512_max_ps(max, a);
-        }
-        let max = _mm512_reduce_max_ps(max);
-        if bad != 0 || max == 0.0 {
-            out[..len].fill(0);
-            return if bad != 0 { f32::NAN } else { 0.0 };
-        }
-        let inv = _mm512_set1_ps(super::ACT_MAX / max);
-        let (half, one) = (_mm512_set1_ps(0.5), _mm512_set1_ps(1.0));
-        for i in (0..len).step_by(16) {
-            let m = tail(i);
-            // SAFETY: as above, for `row` and for `out` (at least as long).
-            unsafe {
-                let v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, row.as_ptr().add(i)), inv);
-                let t = _mm512_roundscale_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(v);
-                let away =
-                    _mm512_cmp_ps_mask::<_CMP_GE_OQ>(_mm512_abs_ps(_mm512_sub_ps(v, t)), half);
-                // t + copysign(1, v) where the cut-off part is at least a half.
-                let step = _mm512_castsi512_ps(_mm512_or_si512(
-                    _mm512_castps_si512(one),
-                    _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(i32::MIN)),
-                ));
-                let r = _mm512_mask_add_ps(t, away, t, step);
-                let q = _mm512_cvtsepi32_epi16(_mm512_cvttps_epi32(r));
-                _mm256_mask_storeu_epi16(out.as_mut_ptr().add(i).cast(), m, q);
-            }
-        }
-        max / super::ACT_MAX
+        super::quantize_activations_lanes(row, out)
     }
 
     /// All the tile's rows by two panels, an input pair a step: each panel's 32 weight
@@ -687,8 +638,9 @@ mod tests {
         }
     }
 
-    /// Every quantiser this CPU runs gives the portable one's integers and scale: odd
-    /// lengths, exact halves after scaling, a row of zeros, a NaN and an infinity.
+    /// The quantiser compiled for each instruction set this CPU has gives the baseline
+    /// build's integers and scale: odd lengths, exact halves after scaling, a row of
+    /// zeros, a NaN and an infinity.
     #[test]
     fn every_activation_quantiser_gives_the_same_integers() {
         let mut rows: Vec<Vec<f32>> = [1usize, 15, 16, 17, 75, 384, 1031]
@@ -718,9 +670,7 @@ mod tests {
                 // SAFETY: AVX2 was detected.
                 quantisers.push(("avx2", |r, o| unsafe { avx2::quantize_activations(r, o) }));
             }
-            if std::is_x86_feature_detected!("avx512f")
-                && std::is_x86_feature_detected!("avx512bw")
-                && std::is_x86_feature_detected!("avx512vl")
+            if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512bw")
             {
                 // SAFETY: the features were detected.
                 quantisers.push(("avx512", |r, o| unsafe {
