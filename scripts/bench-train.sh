@@ -4,9 +4,8 @@
 # (batch 1 x 384), f32. Needs: pip install torch transformers. Run on an idle machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/megaqa/target}"
-cargo build --release -q -p megaqa-cli
-M="$CARGO_TARGET_DIR/release/megaqa"
+. scripts/megaqa-env.sh
+build_megaqa
 runs="${MEGAQA_BENCH_RUNS:-3}"
 tiny=$("$M" bench --model tests/fixtures/models/megatron-tiny --device cpu --train --batch-size 8 --runs 10 --json | tr -d '\n ')
 tiny_pt=$(MEGAQA_BENCH_SHAPE=tiny MEGAQA_BENCH_BATCH=8 MEGAQA_BENCH_RUNS=10 python3 tests/reference/bench_train_pytorch.py | grep '^{')

@@ -8,13 +8,9 @@
 # ~1 h on 2 CPU cores. Everything lands in $OUT (default: a new temporary directory).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-shared=../shared
-for f in "$shared/models/all-minilm-l6-v2/model.safetensors" "$shared/data/squad/dev-v2.0-cs224n-half.json" "$shared/data/squad/dev-v2.0-two-articles.json"; do
-  [ -f "$f" ] || { echo "missing $f (../shared)" >&2; exit 1; }
-done
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/megaqa/target}"
-cargo build --release -q -p megaqa-cli
-M="$CARGO_TARGET_DIR/release/megaqa"
+. scripts/megaqa-env.sh
+need_shared models/all-minilm-l6-v2/model.safetensors data/squad/dev-v2.0-cs224n-half.json data/squad/dev-v2.0-two-articles.json
+build_megaqa
 OUT=${OUT:-$(mktemp -d)}
 python3 - "$shared/data/squad/dev-v2.0-cs224n-half.json" "$OUT/train.json" <<'PY'
 import json, sys

@@ -6,9 +6,8 @@
 # mechanics, not a QA model. Deterministic (seeded): rerunning gives the same file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/megaqa/target}"
-cargo build --release -q -p megaqa-cli
-M="$CARGO_TARGET_DIR/release/megaqa"
+. scripts/megaqa-env.sh
+build_megaqa
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$M" train --model tests/fixtures/models/megatron-tiny --train assets/demo/train.json \

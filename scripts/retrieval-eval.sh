@@ -14,13 +14,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=$1; out=$2; k=${3:-10}
-shared=../shared
+. scripts/megaqa-env.sh
 dev="$shared/data/squad/dev-v2.0-cs224n-half.json"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/megaqa/target}"
-export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/megaqa-xdg}"
-mkdir -p "$XDG_RUNTIME_DIR" "$out" && chmod 700 "$XDG_RUNTIME_DIR"
-M="$CARGO_TARGET_DIR/release/megaqa"
-[ -x "$M" ] || cargo build --release -q -p megaqa-cli
+mkdir -p "$out"
+[ -x "$M" ] || build_megaqa
 python3 - "$dev" "$out/questions.json" <<'PY'
 import json, sys
 sys.path.insert(0, "scripts")

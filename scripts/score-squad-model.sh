@@ -15,9 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 run=$1; out=$2
-shared=../shared
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/megaqa/target}"
-M="$CARGO_TARGET_DIR/release/megaqa"
+. scripts/megaqa-env.sh
 dev="${DEV:-$shared/data/squad/dev-v2.0-cs224n-half.json}"
 [ -f "$out/model.megaqa.safetensors" ] || "$M" convert --model "$run" --dtype f16 --out "$out/model.megaqa.safetensors"
 two="$shared/data/squad/dev-v2.0-two-articles.json"

@@ -26,15 +26,9 @@
 # resumes, finished stages are not redone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-shared=../shared
-for f in "$shared/models/all-minilm-l6-v2/model.safetensors" "$shared/data/squad/train-v1.1.json" "$shared/data/squad/dev-v2.0-cs224n-half.json"; do
-  [ -f "$f" ] || { echo "missing $f (../shared)" >&2; exit 1; }
-done
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/megaqa/target}"
-export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/megaqa-xdg}"
-mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
-cargo build --release -q -p megaqa-cli
-M="$CARGO_TARGET_DIR/release/megaqa"
+. scripts/megaqa-env.sh
+need_shared models/all-minilm-l6-v2/model.safetensors data/squad/train-v1.1.json data/squad/dev-v2.0-cs224n-half.json
+build_megaqa
 OUT=${OUT:-$HOME/.cache/megaqa/squad-model}
 PY=${PYTHON:-python3}
 R=tests/reference/train_squad_reference.py

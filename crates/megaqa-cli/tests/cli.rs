@@ -164,27 +164,21 @@ fn very_long_passages_and_questions_work() {
     }
     std::fs::write(&path, &text).unwrap();
     let question = "what ".repeat(200);
-    let out = megaqa()
-        .args([
-            "ask",
-            "--model",
-            &fx("models/megatron-tiny"),
-            "--device",
-            "cpu",
-            "--json",
-            "--question",
-            &question,
-            "--context-file",
-        ])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let j = json_of(
+        megaqa()
+            .args([
+                "ask",
+                "--model",
+                &fx("models/megatron-tiny"),
+                "--device",
+                "cpu",
+                "--json",
+                "--question",
+                &question,
+                "--context-file",
+            ])
+            .arg(&path),
     );
-    let j: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(j["null_odds"].is_number());
 }
 
@@ -417,21 +411,19 @@ fn predict_writes_the_three_files_and_matches_the_reference() {
         "only {same} of 626 predictions equal the reference"
     );
     // And the files score.
-    let ev = megaqa()
-        .args([
-            "evaluate",
-            "--json",
-            "--data",
-            &fx("squad/dev-v2.0-two-articles.json"),
-            "--predictions",
-        ])
-        .arg(out.join("predictions.json"))
-        .arg("--na-prob-file")
-        .arg(out.join("null_odds.json"))
-        .output()
-        .unwrap();
-    assert!(ev.status.success());
-    let j: Value = serde_json::from_slice(&ev.stdout).unwrap();
+    let j = json_of(
+        megaqa()
+            .args([
+                "evaluate",
+                "--json",
+                "--data",
+                &fx("squad/dev-v2.0-two-articles.json"),
+                "--predictions",
+            ])
+            .arg(out.join("predictions.json"))
+            .arg("--na-prob-file")
+            .arg(out.join("null_odds.json")),
+    );
     assert_eq!(j["total"], 626);
     assert!(j["best_f1_thresh"].is_number());
 }
@@ -449,21 +441,19 @@ fn evaluate_prints_the_official_keys() {
     let (p, n) = (dir.path().join("p.json"), dir.path().join("n.json"));
     std::fs::write(&p, case["preds"].to_string()).unwrap();
     std::fs::write(&n, case["na_probs"].to_string()).unwrap();
-    let out = megaqa()
-        .args([
-            "evaluate",
-            "--json",
-            "--data",
-            &fx("squad/dev-v2.0-two-articles.json"),
-        ])
-        .arg("--predictions")
-        .arg(&p)
-        .arg("--na-prob-file")
-        .arg(&n)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let ours: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ours = json_of(
+        megaqa()
+            .args([
+                "evaluate",
+                "--json",
+                "--data",
+                &fx("squad/dev-v2.0-two-articles.json"),
+            ])
+            .arg("--predictions")
+            .arg(&p)
+            .arg("--na-prob-file")
+            .arg(&n),
+    );
     let theirs = case["expected"].as_object().unwrap();
     assert_eq!(
         ours.as_object().unwrap().keys().collect::<Vec<_>>(),
@@ -797,30 +787,21 @@ fn sixteen_bit_precisions_agree_with_f32() {
 
 #[test]
 fn bench_reports_the_keys_scripts_read() {
-    let out = megaqa()
-        .args([
-            "bench",
-            "--model",
-            &fx("models/megatron-tiny"),
-            "--device",
-            "cpu",
-            "--seq-len",
-            "128",
-            "--batch-size",
-            "2",
-            "--runs",
-            "2",
-            "--profile",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let j = json_of(megaqa().args([
+        "bench",
+        "--model",
+        &fx("models/megatron-tiny"),
+        "--device",
+        "cpu",
+        "--seq-len",
+        "128",
+        "--batch-size",
+        "2",
+        "--runs",
+        "2",
+        "--profile",
+        "--json",
+    ]));
     for k in ["load_s", "windows_per_s", "tokens_per_s", "peak_rss_mb"] {
         assert!(j[k].as_f64().unwrap() > 0.0, "{k}");
     }

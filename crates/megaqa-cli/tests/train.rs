@@ -7,7 +7,7 @@ use megaqa::model::Checkpoint;
 use serde_json::{Value, json};
 
 mod common;
-use common::{megaqa, root, tiny, train};
+use common::{json_of, megaqa, root, tiny, train};
 
 /// The first `n` answerable questions of the two-article SQuAD v2.0 dev file, as a
 /// SQuAD file of their own.
@@ -418,15 +418,13 @@ fn the_threshold_chosen_on_held_out_articles_and_the_geometry_travel_with_the_mo
         .arg(dir.path())
         .assert()
         .success();
-    let ev = megaqa()
-        .args(["evaluate", "--json", "--data", &data_s, "--predictions"])
-        .arg(dir.path().join("predictions.json"))
-        .arg("--na-prob-file")
-        .arg(dir.path().join("null_odds.json"))
-        .output()
-        .unwrap();
-    assert!(ev.status.success());
-    let native: Value = serde_json::from_slice(&ev.stdout).unwrap();
+    let native = json_of(
+        megaqa()
+            .args(["evaluate", "--json", "--data", &data_s, "--predictions"])
+            .arg(dir.path().join("predictions.json"))
+            .arg("--na-prob-file")
+            .arg(dir.path().join("null_odds.json")),
+    );
     let during = m.iter().find(|v| v["set"] == "eval").expect("an eval line");
     for key in [
         "total",

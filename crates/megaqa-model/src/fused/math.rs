@@ -2,27 +2,58 @@
 //! that use them. libm's `expf`/`erff` are function calls per element, which keeps
 //! every loop around them scalar.
 
-/// Defines `pub fn $name` twice over one body: compiled for AVX2 + FMA (LLVM then
-/// vectorises its loops 8 lanes wide) and as built (SSE2 on x86-64: 4 lanes), and picks
-/// the first where the CPU has the features. The body is a plain `#[inline(always)]`
-/// function so that it is compiled inside each variant with that variant's features.
+/// Which build of a [`simd_fn!`] function runs: the widest the CPU has (`Auto`), or one
+/// named, for the tests that hold the builds to each other. A build the CPU lacks falls
+/// back to the next narrower one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+// Only the tests name a narrower build.
+#[cfg_attr(not(test), allow(dead_code))]
+pub enum Lanes {
+    Auto,
+    Avx2,
+    Baseline,
+}
+
+/// Defines `pub fn $name` three times over one body: compiled for AVX-512 (LLVM then
+/// vectorises its loops 16 lanes wide, with 32 registers, so the polynomials' constants
+/// stay in registers), for AVX2 + FMA (8 lanes) and as built (SSE2 on x86-64: 4 lanes),
+/// and picks the first the CPU has. The body is a plain `#[inline(always)]` function so
+/// that it is compiled inside each build with that build's features. The builds give
+/// the same bits: Rust never fuses a multiply and an add by itself, and every reduction
+/// in the bodies spells out its order. `$name` + `_with` takes a [`Lanes`] to pick one.
 macro_rules! simd_fn {
-    ($(#[$doc:meta])* pub fn $name:ident($($arg:ident: $ty:ty),*) $body:block) => {
+    ($(#[$doc:meta])* pub fn $name:ident / $with:ident($($arg:ident: $ty:ty),*) $body:block) => {
         $(#[$doc])*
         pub fn $name($($arg: $ty),*) {
+            $with(Lanes::Auto, $($arg),*)
+        }
+
+        /// The same, in the build `lanes` names (or the next narrower the CPU has).
+        pub fn $with(lanes: Lanes, $($arg: $ty),*) {
             #[inline(always)]
             fn body($($arg: $ty),*) $body
             #[cfg(target_arch = "x86_64")]
             {
+                #[target_feature(enable = "avx512f,avx2,fma")]
+                fn avx512($($arg: $ty),*) {
+                    body($($arg),*)
+                }
                 #[target_feature(enable = "avx2,fma")]
                 fn avx2($($arg: $ty),*) {
                     body($($arg),*)
                 }
-                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                let avx2_ok = std::is_x86_feature_detected!("avx2")
+                    && std::is_x86_feature_detected!("fma");
+                if lanes == Lanes::Auto && avx2_ok && std::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the features were just detected.
+                    return unsafe { avx512($($arg),*) };
+                }
+                if lanes != Lanes::Baseline && avx2_ok {
                     // SAFETY: the features were just detected.
                     return unsafe { avx2($($arg),*) };
                 }
             }
+            let _ = lanes;
             body($($arg),*)
         }
     };
@@ -80,7 +111,7 @@ pub fn erf(x: f32) -> f32 {
 
 simd_fn! {
     /// `gelu(x + bias)` over rows of `bias.len()` values, in place.
-    pub fn bias_gelu_rows(values: &mut [f32], bias: &[f32]) {
+    pub fn bias_gelu_rows / bias_gelu_rows_with(values: &mut [f32], bias: &[f32]) {
         for row in values.chunks_exact_mut(bias.len()) {
             for (x, b) in row.iter_mut().zip(bias) {
                 let v = *x + b;
@@ -93,7 +124,7 @@ simd_fn! {
 simd_fn! {
     /// `softmax(row + bias)` in place, where `bias` is 0 or -inf per column. A row whose
     /// every column is masked becomes zeros rather than NaN.
-    pub fn masked_softmax(row: &mut [f32], bias: &[f32]) {
+    pub fn masked_softmax / masked_softmax_with(row: &mut [f32], bias: &[f32]) {
         // Eight running maxima and sums, so that the loops vectorise without reordering
         // a float reduction behind the compiler's back.
         let mut lanes = [f32::NEG_INFINITY; 8];
@@ -186,6 +217,78 @@ mod tests {
             }
             let erfc = (-z * z).exp() / (std::f64::consts::PI.sqrt() * f);
             x.signum() * (1.0 - erfc)
+        }
+    }
+
+    /// Rows of every length the loops split differently (under and over 8 and 16
+    /// lanes, remainders), with masked columns, ties, large and tiny values.
+    fn rows() -> impl Iterator<Item = (Vec<f32>, Vec<f32>)> {
+        [1usize, 7, 8, 15, 16, 17, 33, 384, 385]
+            .into_iter()
+            .map(|n| {
+                let row = (0..n)
+                    .map(|i| match i % 11 {
+                        0 => 0.0,
+                        1 => 95.0,
+                        2 => -120.0,
+                        _ => ((i * 7919) as f32 * 0.013).sin() * 12.0,
+                    })
+                    .collect();
+                let bias = (0..n)
+                    .map(|i| if i % 5 == 4 { f32::NEG_INFINITY } else { 0.0 })
+                    .collect();
+                (row, bias)
+            })
+    }
+
+    /// The softmax's sums spelled out one value at a time, in the order the kernel
+    /// promises (eight running sums over whole groups of 8 columns, then the rest), as
+    /// bits: the fused exp-and-sum loop must not have reordered anything.
+    fn softmax_in_its_order(row: &[f32], bias: &[f32]) -> Vec<u32> {
+        let x: Vec<f32> = row.iter().zip(bias).map(|(x, b)| x + b).collect();
+        let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        if max == f32::NEG_INFINITY {
+            return vec![0; row.len()];
+        }
+        let e: Vec<f32> = x.iter().map(|&v| exp(v - max)).collect();
+        let whole = e.len() / 8 * 8;
+        let mut sums = [0.0f32; 8];
+        for (i, v) in e[..whole].iter().enumerate() {
+            sums[i % 8] += v;
+        }
+        let mut total = 0.0f32;
+        for s in sums {
+            total += s;
+        }
+        let mut rest = 0.0f32;
+        for v in &e[whole..] {
+            rest += v;
+        }
+        let inv = 1.0 / (total + rest);
+        e.iter().map(|v| (v * inv).to_bits()).collect()
+    }
+
+    #[test]
+    fn every_build_gives_the_same_bits() {
+        for (row, bias) in rows() {
+            let run = |lanes: Lanes| {
+                let mut soft = row.clone();
+                masked_softmax_with(lanes, &mut soft, &bias);
+                let gelu_bias: Vec<f32> = bias.iter().map(|b| b.max(-0.5)).collect();
+                let mut gelu = row.clone();
+                bias_gelu_rows_with(lanes, &mut gelu, &gelu_bias);
+                let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
+                (bits(soft), bits(gelu))
+            };
+            let baseline = run(Lanes::Baseline);
+            assert_eq!(
+                baseline.0,
+                softmax_in_its_order(&row, &bias),
+                "{} columns",
+                row.len()
+            );
+            assert_eq!(run(Lanes::Avx2), baseline, "AVX2, {} columns", row.len());
+            assert_eq!(run(Lanes::Auto), baseline, "widest, {} columns", row.len());
         }
     }
 
