@@ -92,8 +92,8 @@ pub fn run(a: AskArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One question over documents: BM25 picks `--passages` passages, the reader reads them
-/// in one batch, and the passage whose answer beats its null score by most answers.
+/// One question over documents: BM25 picks `--passages` passages, the reader reads them,
+/// and the passage whose answer beats its null score by most answers.
 fn ask_collection(a: AskArgs) -> Result<ExitCode> {
     if a.passages == 0 {
         bail!("--passages must be at least 1");
@@ -124,8 +124,9 @@ fn ask_collection(a: AskArgs) -> Result<ExitCode> {
         .map(|h| library.text(&library.passages()[h.passage]))
         .collect();
     let items: Vec<(&str, &str)> = texts.iter().map(|t| (a.question.as_str(), *t)).collect();
-    // All passages in one batch: one network call (they are one window each, mostly).
-    let read = engine.answer_many(&items, items.len().min(32))?;
+    // The passages are one window each, mostly: they run in the device's batches, as
+    // `predict`'s questions do.
+    let read = engine.answer_many(&items, batch_size(None, &opened))?;
     let best = best_passage(read.iter().map(|r| &r.prediction)).expect("at least one passage");
     let document = |rank: usize| {
         let p = library.passages()[hits[rank].passage];
