@@ -267,20 +267,26 @@ fn pack_activations(x: &[f32], rows: usize, inputs: usize, k: usize) -> (Vec<i32
         .par_chunks_mut(k / 2 * TILE_ROWS)
         .zip(scales.par_chunks_mut(TILE_ROWS))
         .enumerate()
-        .for_each(|(tile, (packed, scales))| {
-            let mut q = vec![0i16; k];
-            for (r, scale) in scales.iter_mut().enumerate() {
-                let row = tile * TILE_ROWS + r;
-                if row >= rows {
-                    break;
+        // A row buffer per rayon split, not per tile: `q[inputs..]` is never written,
+        // so it stays zero.
+        .for_each_init(
+            || vec![0i16; k],
+            |q, (tile, (packed, scales))| {
+                for (r, scale) in scales.iter_mut().enumerate() {
+                    let row = tile * TILE_ROWS + r;
+                    if row >= rows {
+                        break;
+                    }
+                    *scale = quantize_activations(
+                        &x[row * inputs..(row + 1) * inputs],
+                        &mut q[..inputs],
+                    );
+                    for (i, pair) in q.chunks_exact(2).enumerate() {
+                        packed[i * TILE_ROWS + r] = pair_of(pair[0], pair[1]);
+                    }
                 }
-                *scale =
-                    quantize_activations(&x[row * inputs..(row + 1) * inputs], &mut q[..inputs]);
-                for (i, pair) in q.chunks_exact(2).enumerate() {
-                    packed[i * TILE_ROWS + r] = pair_of(pair[0], pair[1]);
-                }
-            }
-        });
+            },
+        );
     (packed, scales)
 }
 
