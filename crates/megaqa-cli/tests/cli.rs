@@ -63,18 +63,8 @@ fn ask_prints_the_answer_with_its_span() {
         assert!(!e0[k].is_null(), "nbest.{k}");
     }
     // Human output marks the answer in the passage when not on a terminal.
-    megaqa()
-        .args([
-            "ask",
-            "--model",
-            &fx("models/megatron-tiny"),
-            "--device",
-            "cpu",
-            "--question",
-            "Where?",
-            "--context",
-            CONTEXT,
-        ])
+    tiny_on_cpu("ask")
+        .args(["--question", "Where?", "--context", CONTEXT])
         .assert()
         .success()
         .stdout(predicate::str::contains("[[").and(predicate::str::contains("Answer:")));
@@ -134,13 +124,8 @@ fn null_threshold_turns_answers_off() {
     let j = ask_json(&fx("models/megatron-tiny"), &["--null-threshold", "-1000"]);
     assert_eq!(j["answer"], "");
     assert!(j["start"].is_null());
-    megaqa()
+    tiny_on_cpu("ask")
         .args([
-            "ask",
-            "--model",
-            &fx("models/megatron-tiny"),
-            "--device",
-            "cpu",
             "--null-threshold",
             "-1000",
             "--question",
@@ -165,18 +150,8 @@ fn very_long_passages_and_questions_work() {
     std::fs::write(&path, &text).unwrap();
     let question = "what ".repeat(200);
     let j = json_of(
-        megaqa()
-            .args([
-                "ask",
-                "--model",
-                &fx("models/megatron-tiny"),
-                "--device",
-                "cpu",
-                "--json",
-                "--question",
-                &question,
-                "--context-file",
-            ])
+        tiny_on_cpu("ask")
+            .args(["--json", "--question", &question, "--context-file"])
             .arg(&path),
     );
     assert!(j["null_odds"].is_number());
@@ -185,6 +160,19 @@ fn very_long_passages_and_questions_work() {
 /// `megaqa ask` on the CPU with a one-word question and passage, and `model`.
 fn ask_with(model: &Path) -> Command {
     ask_on(model, "cpu", "q", "c")
+}
+
+/// `megaqa <command>` with the tiny Megatron fixture on the CPU.
+fn tiny_on_cpu(command: &str) -> Command {
+    let mut c = megaqa();
+    c.args([
+        command,
+        "--model",
+        &fx("models/megatron-tiny"),
+        "--device",
+        "cpu",
+    ]);
+    c
 }
 
 /// `megaqa ask` with `model` on `device`, for one question over one passage.
@@ -366,13 +354,8 @@ fn read_json(p: &Path) -> Value {
 fn predict_writes_the_three_files_and_matches_the_reference() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    megaqa()
+    tiny_on_cpu("predict")
         .args([
-            "predict",
-            "--model",
-            &fx("models/megatron-tiny"),
-            "--device",
-            "cpu",
             "--batch-size",
             "16",
             "--data",
@@ -411,21 +394,26 @@ fn predict_writes_the_three_files_and_matches_the_reference() {
         "only {same} of 626 predictions equal the reference"
     );
     // And the files score.
-    let j = json_of(
+    let j = evaluate_two_articles(&out.join("predictions.json"), &out.join("null_odds.json"));
+    assert_eq!(j["total"], 626);
+    assert!(j["best_f1_thresh"].is_number());
+}
+
+/// `megaqa evaluate --json` of `predictions` and `na_probs` on the two-article file.
+fn evaluate_two_articles(predictions: &Path, na_probs: &Path) -> Value {
+    json_of(
         megaqa()
             .args([
                 "evaluate",
                 "--json",
                 "--data",
                 &fx("squad/dev-v2.0-two-articles.json"),
-                "--predictions",
             ])
-            .arg(out.join("predictions.json"))
+            .arg("--predictions")
+            .arg(predictions)
             .arg("--na-prob-file")
-            .arg(out.join("null_odds.json")),
-    );
-    assert_eq!(j["total"], 626);
-    assert!(j["best_f1_thresh"].is_number());
+            .arg(na_probs),
+    )
 }
 
 #[test]
@@ -441,19 +429,7 @@ fn evaluate_prints_the_official_keys() {
     let (p, n) = (dir.path().join("p.json"), dir.path().join("n.json"));
     std::fs::write(&p, case["preds"].to_string()).unwrap();
     std::fs::write(&n, case["na_probs"].to_string()).unwrap();
-    let ours = json_of(
-        megaqa()
-            .args([
-                "evaluate",
-                "--json",
-                "--data",
-                &fx("squad/dev-v2.0-two-articles.json"),
-            ])
-            .arg("--predictions")
-            .arg(&p)
-            .arg("--na-prob-file")
-            .arg(&n),
-    );
+    let ours = evaluate_two_articles(&p, &n);
     let theirs = case["expected"].as_object().unwrap();
     assert_eq!(
         ours.as_object().unwrap().keys().collect::<Vec<_>>(),
@@ -787,12 +763,7 @@ fn sixteen_bit_precisions_agree_with_f32() {
 
 #[test]
 fn bench_reports_the_keys_scripts_read() {
-    let j = json_of(megaqa().args([
-        "bench",
-        "--model",
-        &fx("models/megatron-tiny"),
-        "--device",
-        "cpu",
+    let j = json_of(tiny_on_cpu("bench").args([
         "--seq-len",
         "128",
         "--batch-size",

@@ -239,22 +239,10 @@ impl Jobs<'_> {
 
     #[inline(always)]
     fn body(&self, g: usize, b: usize) {
-        let Self {
-            m,
-            xp,
-            xs,
-            bias,
-            dst,
-            kernel,
-            rows,
-            k,
-            panels,
-            tiles,
-            tile_len,
-            block,
-            group,
-        } = *self;
-        let n = m.outputs;
+        let (m, xp, xs, bias, dst, kernel) =
+            (self.m, self.xp, self.xs, self.bias, self.dst, self.kernel);
+        let (rows, k, n, panels, tiles) = (self.rows, self.k, m.outputs, self.panels, self.tiles);
+        let (tile_len, block, group) = (self.tile_len, self.block, self.group);
         let p_end = ((g + 1) * group).min(panels);
         for p in (g * group..p_end).step_by(2) {
             // Past the last panel, repeat it: computed, never written.
