@@ -28,6 +28,7 @@
 use burn::tensor::Tensor;
 use rayon::prelude::*;
 
+use super::math::{Lanes, simd_fn};
 use crate::checkpoint::int8::{quantize_row, quantize_symmetric};
 
 /// Rows are padded with zeros to a multiple of this, the AVX-512 step.
@@ -375,29 +376,13 @@ fn pair_of(first: i16, second: i16) -> i32 {
     (u32::from(first as u16) | (u32::from(second as u16) << 16)) as i32
 }
 
-/// Symmetric 12-bit quantisation of one row of activations into `out`: returns the
-/// scale that multiplies the integers back (0 for a row of zeros, NaN for a row that
-/// is not finite, which then gives NaN outputs rather than numbers).
-fn quantize_activations(row: &[f32], out: &mut [i16]) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512bw") {
-            // SAFETY: the features were just detected.
-            return unsafe { avx512::quantize_activations(row, out) };
-        }
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: as above.
-            return unsafe { avx2::quantize_activations(row, out) };
-        }
+simd_fn! {
+    /// Symmetric 12-bit quantisation of one row of activations into `out`: returns the
+    /// scale that multiplies the integers back (0 for a row of zeros, NaN for a row that
+    /// is not finite, which then gives NaN outputs rather than numbers).
+    fn quantize_activations / quantize_activations_with(row: &[f32], out: &mut [i16]) -> f32 {
+        quantize_symmetric(row, out, ACT_MAX, |v| v as i16)
     }
-    quantize_activations_lanes(row, out)
-}
-
-/// [`quantize_activations`] in 12 bits, inlined into each caller so that it is
-/// vectorised for the instructions that caller enables.
-#[inline(always)]
-fn quantize_activations_lanes(row: &[f32], out: &mut [i16]) -> f32 {
-    quantize_symmetric(row, out, ACT_MAX, |v| v as i16)
 }
 
 /// The name of the int8 kernel this process runs (`avx512-vnni`, `avx2` or
@@ -515,11 +500,6 @@ mod avx2 {
     use super::{PANEL, TILE_ROWS};
     use std::arch::x86_64::*;
 
-    #[target_feature(enable = "avx2")]
-    pub unsafe fn quantize_activations(row: &[f32], out: &mut [i16]) -> f32 {
-        super::quantize_activations_lanes(row, out)
-    }
-
     /// Four rows at a time by one panel (two registers of 8 outputs), an input pair a
     /// step: the pair is broadcast and `vpmaddwd` adds its two products per output.
     #[target_feature(enable = "avx2")]
@@ -560,11 +540,6 @@ mod avx2 {
 mod avx512 {
     use super::{PANEL, TILE_ROWS};
     use std::arch::x86_64::*;
-
-    #[target_feature(enable = "avx512f,avx512bw")]
-    pub unsafe fn quantize_activations(row: &[f32], out: &mut [i16]) -> f32 {
-        super::quantize_activations_lanes(row, out)
-    }
 
     /// All the tile's rows by two panels, an input pair a step: each panel's 32 weight
     /// bytes are widened to i16 once, and `vpdpwssd` adds the broadcast pair's two
@@ -774,33 +749,17 @@ mod tests {
         rows.push(vec![0.0; 33]);
         rows.push(vec![1.0, f32::NAN, 2.0]);
         rows.push(vec![1.0, 2.0, f32::NEG_INFINITY, 0.5]);
-        type Quantiser = fn(&[f32], &mut [i16]) -> f32;
-        let mut quantisers: Vec<(&str, Quantiser)> = vec![("dispatched", quantize_activations)];
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx2") {
-                // SAFETY: AVX2 was detected.
-                quantisers.push(("avx2", |r, o| unsafe { avx2::quantize_activations(r, o) }));
-            }
-            if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512bw")
-            {
-                // SAFETY: the features were detected.
-                quantisers.push(("avx512", |r, o| unsafe {
-                    avx512::quantize_activations(r, o)
-                }));
-            }
-        }
         for row in &rows {
             let mut want = vec![7i16; row.len()];
-            let scale = quantize_activations_lanes(row, &mut want);
-            for (name, quantise) in &quantisers {
+            let scale = quantize_activations_with(Lanes::Baseline, row, &mut want);
+            for lanes in [Lanes::Avx2, Lanes::Auto] {
                 let mut got = vec![7i16; row.len()];
-                let got_scale = quantise(row, &mut got);
-                assert_eq!(got, want, "{name}, {} values", row.len());
+                let got_scale = quantize_activations_with(lanes, row, &mut got);
+                assert_eq!(got, want, "{lanes:?}, {} values", row.len());
                 assert_eq!(
                     got_scale.to_bits(),
                     scale.to_bits(),
-                    "{name}, {} values",
+                    "{lanes:?}, {} values",
                     row.len()
                 );
             }

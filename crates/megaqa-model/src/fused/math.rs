@@ -14,7 +14,7 @@ pub enum Lanes {
     Baseline,
 }
 
-/// Defines `pub fn $name` three times over one body: compiled for AVX-512 (LLVM then
+/// Defines `fn $name` three times over one body: compiled for AVX-512 F + BW (LLVM then
 /// vectorises its loops 16 lanes wide, with 32 registers, so the polynomials' constants
 /// stay in registers), for AVX2 + FMA (8 lanes) and as built (SSE2 on x86-64: 4 lanes),
 /// and picks the first the CPU has. The body is a plain `#[inline(always)]` function so
@@ -22,29 +22,34 @@ pub enum Lanes {
 /// the same bits: Rust never fuses a multiply and an add by itself, and every reduction
 /// in the bodies spells out its order. `$name` + `_with` takes a [`Lanes`] to pick one.
 macro_rules! simd_fn {
-    ($(#[$doc:meta])* pub fn $name:ident / $with:ident($($arg:ident: $ty:ty),*) $body:block) => {
+    (
+        $(#[$doc:meta])*
+        $vis:vis fn $name:ident / $with:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? $body:block
+    ) => {
         $(#[$doc])*
-        pub fn $name($($arg: $ty),*) {
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
             $with(Lanes::Auto, $($arg),*)
         }
 
         /// The same, in the build `lanes` names (or the next narrower the CPU has).
-        pub fn $with(lanes: Lanes, $($arg: $ty),*) {
+        $vis fn $with(lanes: Lanes, $($arg: $ty),*) $(-> $ret)? {
             #[inline(always)]
-            fn body($($arg: $ty),*) $body
+            fn body($($arg: $ty),*) $(-> $ret)? $body
             #[cfg(target_arch = "x86_64")]
             {
-                #[target_feature(enable = "avx512f,avx2,fma")]
-                fn avx512($($arg: $ty),*) {
+                #[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
+                fn avx512($($arg: $ty),*) $(-> $ret)? {
                     body($($arg),*)
                 }
                 #[target_feature(enable = "avx2,fma")]
-                fn avx2($($arg: $ty),*) {
+                fn avx2($($arg: $ty),*) $(-> $ret)? {
                     body($($arg),*)
                 }
                 let avx2_ok = std::is_x86_feature_detected!("avx2")
                     && std::is_x86_feature_detected!("fma");
-                if lanes == Lanes::Auto && avx2_ok && std::is_x86_feature_detected!("avx512f") {
+                let avx512_ok = std::is_x86_feature_detected!("avx512f")
+                    && std::is_x86_feature_detected!("avx512bw");
+                if lanes == Lanes::Auto && avx2_ok && avx512_ok {
                     // SAFETY: the features were just detected.
                     return unsafe { avx512($($arg),*) };
                 }
@@ -58,6 +63,7 @@ macro_rules! simd_fn {
         }
     };
 }
+pub(crate) use simd_fn;
 
 /// `e^x` to about 1 ulp (Cephes' `expf`: `2^n * e^r` with `|r| <= ln2/2` and a degree-6
 /// polynomial); 0 below -87.3, where f32 runs out of normal numbers, and for -inf.
@@ -243,7 +249,7 @@ mod tests {
 
     /// The softmax's sums spelled out one value at a time, in the order the kernel
     /// promises (eight running sums over whole groups of 8 columns, then the rest), as
-    /// bits: the fused exp-and-sum loop must not have reordered anything.
+    /// bits: no build may have reordered anything.
     fn softmax_in_its_order(row: &[f32], bias: &[f32]) -> Vec<u32> {
         let x: Vec<f32> = row.iter().zip(bias).map(|(x, b)| x + b).collect();
         let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
